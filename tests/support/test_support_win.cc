@@ -1,0 +1,80 @@
+#include <windows.h>
+
+#include <string>
+#include <vector>
+
+#include "test_support.h"
+
+namespace interproc::testing {
+
+std::string SelfExecutable() {
+  char buf[MAX_PATH * 2];
+  DWORD n = ::GetModuleFileNameA(nullptr, buf, sizeof(buf));
+  return std::string(buf, n);
+}
+
+bool RunningUnderWine() {
+  static const bool wine = [] {
+    HMODULE ntdll = ::GetModuleHandleA("ntdll.dll");
+    return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+  }();
+  return wine;
+}
+
+bool CanDropToNobody() { return false; }
+bool PlatformDropToNobody() { return false; }
+
+namespace {
+std::string Quote(const std::string& a) {
+  if (a.find_first_of(" \t\"") == std::string::npos) return a;
+  std::string q = "\"";
+  for (char c : a) {
+    if (c == '"') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+}  // namespace
+
+bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions&, ProcessId* pid,
+                   std::intptr_t* handle) {
+  std::string cmd;
+  for (const auto& a : argv) {
+    if (!cmd.empty()) cmd += ' ';
+    cmd += Quote(a);
+  }
+  STARTUPINFOA si{};
+  si.cb = sizeof(si);
+  PROCESS_INFORMATION pi{};
+  std::vector<char> buf(cmd.begin(), cmd.end());
+  buf.push_back('\0');
+  if (!::CreateProcessA(argv[0].c_str(), buf.data(), nullptr, nullptr, FALSE, 0, nullptr,
+                        nullptr, &si, &pi)) {
+    return false;
+  }
+  ::CloseHandle(pi.hThread);
+  *pid = pi.dwProcessId;
+  *handle = reinterpret_cast<std::intptr_t>(pi.hProcess);
+  return true;
+}
+
+int PlatformWait(std::intptr_t handle, ProcessId, std::chrono::milliseconds timeout,
+                 bool* exited) {
+  *exited = false;
+  HANDLE h = reinterpret_cast<HANDLE>(handle);
+  if (::WaitForSingleObject(h, static_cast<DWORD>(timeout.count())) != WAIT_OBJECT_0) return -1;
+  DWORD code = 0;
+  ::GetExitCodeProcess(h, &code);
+  *exited = true;
+  return static_cast<int>(code);
+}
+
+void PlatformKill(std::intptr_t handle, ProcessId) {
+  ::TerminateProcess(reinterpret_cast<HANDLE>(handle), 137);
+}
+void PlatformClose(std::intptr_t handle) {
+  if (handle != -1 && handle != 0) ::CloseHandle(reinterpret_cast<HANDLE>(handle));
+}
+bool PlatformSignal(ProcessId, bool) { return false; }
+
+}  // namespace interproc::testing

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <ostream>
 #include <new>
 #include <string>
 #include <type_traits>

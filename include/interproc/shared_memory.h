@@ -60,6 +60,7 @@ class View {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   Access access_ = Access::kReadOnly;
+  std::shared_ptr<void> owner_;  // keeps the object (and its name) alive
 };
 
 class SharedMemory {

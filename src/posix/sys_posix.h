@@ -1,0 +1,52 @@
+// Small system-call helpers for the Linux implementation.
+
+#ifndef INTERPROC_SRC_POSIX_SYS_POSIX_H_
+#define INTERPROC_SRC_POSIX_SYS_POSIX_H_
+
+#include <cerrno>
+#include <ctime>
+
+#include "interproc/deadline.h"
+#include "interproc/result.h"
+
+namespace interproc::internal {
+
+// Runs `f` until it does not fail with EINTR.
+template <typename F>
+auto RetryEintr(F&& f) {
+  decltype(f()) r;
+  do {
+    r = f();
+  } while (r == -1 && errno == EINTR);
+  return r;
+}
+
+inline Error Fail(const char* call, int err = errno) { return Error::FromErrno(call, err); }
+
+// The deadline as an absolute CLOCK_MONOTONIC time (steady_clock is CLOCK_MONOTONIC
+// on Linux). Only meaningful when !deadline.is_infinite().
+inline timespec ToMonotonicTimespec(Deadline deadline) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      deadline.when().time_since_epoch())
+                      .count();
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  return ts;
+}
+
+// The calling thread's kernel thread id (cached per thread).
+int CurrentTid() noexcept;
+
+// A CPU hint inside spin loops.
+inline void CpuRelax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace interproc::internal
+
+#endif  // INTERPROC_SRC_POSIX_SYS_POSIX_H_

@@ -22,10 +22,13 @@ class Deadline {
   template <typename Rep, typename Period>
   static Deadline In(std::chrono::duration<Rep, Period> d) noexcept {
     const auto now = Clock::now();
-    const auto ns = std::chrono::duration_cast<Clock::duration>(d);
-    if (ns <= Clock::duration::zero()) return Deadline(now);
-    if (ns >= Clock::time_point::max() - now) return Infinite();
-    return Deadline(now + ns);
+    if (d <= d.zero()) return Deadline(now);
+    // Compared in floating point: a huge duration must not overflow the cast.
+    const auto left = Clock::time_point::max() - now;
+    if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(left)) {
+      return Infinite();
+    }
+    return Deadline(now + std::chrono::duration_cast<Clock::duration>(d));
   }
 
   constexpr bool is_infinite() const noexcept { return when_ == Clock::time_point::max(); }

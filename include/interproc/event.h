@@ -4,8 +4,8 @@
 //   Manual reset: Set releases every waiter and stays set until Reset.
 //   Auto reset:   Set releases exactly one waiter (the event resets as that waiter
 //                 wakes); with no waiter it stays set until one comes.
-//   Pulse:        manual: releases the current waiters and leaves the event reset.
-//                 auto: releases one current waiter if there is one, else nothing.
+//   Pulse:        releases the current waiters (manual: all, auto: one, if any)
+//                 and leaves the event reset, as Win32 PulseEvent.
 //   Linux:   a futex word in a one-page shared object; waiters are counted, so a
 //            Set with no sleeper costs no system call.
 //   Windows: CreateEvent / SetEvent / ResetEvent / PulseEvent.

@@ -120,9 +120,10 @@ Result<void> Event::Reset() {
 Result<void> Event::Pulse() {
   if (!impl_) return Error(Errc::kInvalidArgument, "Event::Pulse: not open");
   if (impl_->st->waiters.load(std::memory_order_seq_cst) == 0) {
-    if (impl_->manual) impl_->st->word.fetch_and(~1u, std::memory_order_seq_cst);
+    impl_->st->word.fetch_and(~1u, std::memory_order_seq_cst);
     return {};
   }
+  // Auto: the one sleeper that wins the set state consumes it.
   if (!impl_->manual) return Set();
   // Manual: a new generation releases every current sleeper; the event ends reset.
   std::uint32_t w = impl_->st->word.load(std::memory_order_relaxed);

@@ -23,11 +23,6 @@ std::map<std::string, std::string>& ChildArgs() {
   return args;
 }
 
-std::string& SelfPath() {
-  static std::string path;
-  return path;
-}
-
 }  // namespace
 
 // Platform parts, defined in test_support_posix.cc / test_support_win.cc.

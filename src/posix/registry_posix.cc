@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -27,18 +28,30 @@ std::string UserName(uid_t uid) {
 
 // Describes one object file; false if it is not an interproc object.
 bool Describe(int dirfd, const char* entry, const Name& name, ObjectInfo* info) {
-  UniqueFd fd(::openat(dirfd, entry, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
-  if (!fd.is_valid()) return false;
+  // Whatever sits under our prefix is listed, readable or not, so that `rm` can
+  // be pointed at it.
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  internal::ObjectHeader h{};
-  if (::pread(fd.get(), &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) return false;
+  if (::fstatat(dirfd, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
   info->name = name;
   info->owner_uid = st.st_uid;
   info->owner = UserName(st.st_uid);
   info->mode = st.st_mode & 07777;
+  info->kind = "unknown";
+  if (!S_ISREG(st.st_mode)) {
+    info->detail = "not a regular file";
+    return true;
+  }
+  UniqueFd fd(::openat(dirfd, entry, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  if (!fd.is_valid()) {
+    info->detail = std::string("unreadable: ") + std::strerror(errno);
+    return true;
+  }
+  internal::ObjectHeader h{};
+  if (::pread(fd.get(), &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
+    info->detail = "damaged header";
+    return true;
+  }
   if (!internal::ValidateHeader(h, static_cast<std::uint64_t>(st.st_size))) {
-    info->kind = "unknown";
     info->detail = "damaged header";
   } else {
     info->kind = internal::ObjectKindName(h.kind);

@@ -7,7 +7,9 @@
 //            Each process that holds an object keeps a shared OFD lock on it,
 //            so "in use" is known without trusting any pid.
 //   Windows: kernel objects are not enumerable through documented calls;
-//            ListObjects fails with Unsupported.
+//            ListObjects fails with Unsupported. RemoveObject unlinks shared
+//            memory; a mutex, semaphore or event keeps its name until its last
+//            handle closes, so for them RemoveObject only checks that it exists.
 
 #ifndef INTERPROC_REGISTRY_H_
 #define INTERPROC_REGISTRY_H_

@@ -99,8 +99,9 @@ class SharedMemory {
 
   // Removes the name; mappings and open objects stay valid. Errors: NotFound,
   // PermissionDenied, InvalidArgument (another kind).
-  // Linux: unlink of the object file. Windows: a no-op that returns success; the
-  // object dies with its last handle.
+  // Linux: unlink of the object file. Windows: marks the name's record unlinked
+  // (a kernel name cannot be removed while open); the name dies with its last
+  // handle, and only then can another kind of object take it.
   static Result<void> Unlink(const Name& name);
 
   SharedMemory() noexcept;

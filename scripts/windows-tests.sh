@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Cross-builds interproc for Windows with mingw-w64 and runs the test suite under
+# Wine; exits with ctest's status. Needs g++-mingw-w64-x86-64-posix, wine, wine64.
+#   scripts/windows-tests.sh [extra ctest arguments, e.g. -R Mutex]
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+
+export WINEDEBUG=-all
+export WINEPREFIX="${WINEPREFIX:-$HOME/.wine-interproc}"
+export WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY
+WINE64=/usr/lib/wine/wine64
+[ -x "$WINE64" ] || WINE64=wine64
+
+# Wine's helper processes outlive the first Wine process and hold its stderr;
+# stop them however this script ends.
+trap 'wineserver -k >/dev/null 2>&1 || true' EXIT
+
+echo "== windows-cross: configure"
+cmake --preset windows-cross || exit 1
+echo "== windows-cross: build"
+cmake --build --preset windows-cross || exit 1
+
+echo "== windows-cross: boot the Wine prefix $WINEPREFIX"
+wineserver -p
+"$WINE64" wineboot </dev/null >/dev/null 2>&1
+
+echo "== windows-cross: ctest under Wine"
+log=build/windows-cross/ctest-wine.log
+ctest --preset windows-cross --output-on-failure "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+echo "== windows-cross summary: $(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log" | tail -n 1)"
+exit "$rc"

@@ -1,0 +1,30 @@
+// The registry on Windows. Named kernel objects cannot be listed through
+// documented calls, so ListObjects is Unsupported. RemoveObject unlinks a
+// shared-memory name (see shared_memory_win.cc); a mutex, semaphore or event
+// cannot lose its name while open, so for them it only checks that the name
+// exists and leaves the object to its handles.
+
+#include <windows.h>
+
+#include "interproc/registry.h"
+#include "interproc/shared_memory.h"
+#include "win/object_win.h"
+
+namespace interproc {
+
+Result<std::vector<ObjectInfo>> ListObjects() {
+  return Error(Errc::kUnsupported, "ListObjects: not enumerable on Windows");
+}
+
+Result<void> RemoveObject(const Name& name) {
+  INTERPROC_RETURN_IF_ERROR(name.Validate());
+  const std::wstring wname = win::ObjectName(name);
+  UniqueWinHandle h(::OpenFileMappingW(FILE_MAP_READ, FALSE, wname.c_str()));
+  if (h.is_valid()) return SharedMemory::Unlink(name);
+  const DWORD err = ::GetLastError();
+  // A name of another kind answers ERROR_INVALID_HANDLE: it exists.
+  if (err == ERROR_INVALID_HANDLE) return {};
+  return Error::FromWin32("OpenFileMapping", err);
+}
+
+}  // namespace interproc

@@ -30,24 +30,20 @@ std::atomic<bool> g_no_waitv{false};
 
 }  // namespace
 
-namespace {
-// Bumped in the child of every fork, whose only thread has a new id.
 std::atomic<unsigned> g_fork_generation{0};
+thread_local constinit ThreadIdCache t_tid_cache{0, 0};
+
+namespace {
 const bool g_atfork_registered = [] {
   ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); });
   return true;
 }();
 }  // namespace
 
-int CurrentTid() noexcept {
-  thread_local int tid = 0;
-  thread_local unsigned generation = 0;
-  const unsigned g = g_fork_generation.load(std::memory_order_relaxed);
-  if (tid == 0 || generation != g) {
-    tid = static_cast<int>(::syscall(SYS_gettid));
-    generation = g;
-  }
-  return tid;
+int RefreshCurrentTid() noexcept {
+  t_tid_cache.tid = static_cast<int>(::syscall(SYS_gettid));
+  t_tid_cache.fork_generation = g_fork_generation.load(std::memory_order_relaxed);
+  return t_tid_cache.tid;
 }
 
 int FutexWait(FutexWord* word, std::uint32_t expected, Deadline deadline) noexcept {

@@ -40,23 +40,28 @@ struct OwnRobustHead {
   RobustListHead head;
 };
 
-RobustListHead* ThreadRobustHead() noexcept {
-  thread_local RobustListHead* head = [] {
-    RobustListHead* h = nullptr;
-    std::size_t len = 0;
-    if (::syscall(SYS_get_robust_list, 0, &h, &len) != 0 || h == nullptr) {
-      thread_local OwnRobustHead own{};
-      own.head.list = &own.head.list;
-      own.head.futex_offset = -32;
-      own.head.list_op_pending = nullptr;
-      if (::syscall(SYS_set_robust_list, &own.head, sizeof(RobustListHead)) != 0) {
-        return static_cast<RobustListHead*>(nullptr);
-      }
-      h = &own.head;
-    }
-    return h;
-  }();
-  return head;
+RobustListHead* FindRobustHead() noexcept {
+  RobustListHead* h = nullptr;
+  std::size_t len = 0;
+  if (::syscall(SYS_get_robust_list, 0, &h, &len) != 0 || h == nullptr) {
+    thread_local OwnRobustHead own{};
+    own.head.list = &own.head.list;
+    own.head.futex_offset = -32;
+    own.head.list_op_pending = nullptr;
+    if (::syscall(SYS_set_robust_list, &own.head, sizeof(RobustListHead)) != 0) return nullptr;
+    h = &own.head;
+  }
+  return h;
+}
+
+// The calling thread's robust list head. Constant-initialised so that the fast
+// path is one TLS load; a fork keeps the address (the child's thread has the
+// parent's thread block at the same place).
+thread_local constinit RobustListHead* t_robust_head = nullptr;
+
+inline RobustListHead* ThreadRobustHead() noexcept {
+  if (t_robust_head == nullptr) [[unlikely]] t_robust_head = FindRobustHead();
+  return t_robust_head;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #ifndef INTERPROC_SRC_POSIX_SYS_POSIX_H_
 #define INTERPROC_SRC_POSIX_SYS_POSIX_H_
 
+#include <atomic>
 #include <cerrno>
 #include <ctime>
 
@@ -35,8 +36,23 @@ inline timespec ToMonotonicTimespec(Deadline deadline) {
   return ts;
 }
 
-// The calling thread's kernel thread id (cached per thread).
-int CurrentTid() noexcept;
+// The calling thread's kernel thread id, cached per thread and refreshed in the
+// child of a fork (whose only thread has a new id).
+struct ThreadIdCache {
+  int tid;
+  unsigned fork_generation;
+};
+extern std::atomic<unsigned> g_fork_generation;
+extern thread_local constinit ThreadIdCache t_tid_cache;
+int RefreshCurrentTid() noexcept;
+inline int CurrentTid() noexcept {
+  if (t_tid_cache.tid == 0 ||
+      t_tid_cache.fork_generation != g_fork_generation.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    return RefreshCurrentTid();
+  }
+  return t_tid_cache.tid;
+}
 
 // A CPU hint inside spin loops.
 inline void CpuRelax() noexcept {

@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential g++ clang cmake ninja-build pkg-config git ca-certificates \
+  build-essential g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git ca-certificates \
   libgtest-dev libbenchmark-dev libboost-dev libcli11-dev \
   g++-mingw-w64-x86-64-posix wine wine64 \
   procps util-linux >/dev/null

@@ -5,6 +5,7 @@
 #ifndef INTERPROC_INTERPROC_H_
 #define INTERPROC_INTERPROC_H_
 
+#include "interproc/channel.h"
 #include "interproc/deadline.h"
 #include "interproc/event.h"
 #include "interproc/handle.h"

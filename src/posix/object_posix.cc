@@ -80,6 +80,7 @@ const char* ObjectKindName(std::uint16_t kind) noexcept {
     case ObjectKind::kMutex: return "mutex";
     case ObjectKind::kSemaphore: return "semaphore";
     case ObjectKind::kEvent: return "event";
+    case ObjectKind::kChannel: return "channel";
   }
   return "unknown";
 }
@@ -104,6 +105,12 @@ Result<void> ValidateHeader(const ObjectHeader& h, std::uint64_t file_size) {
   switch (static_cast<ObjectKind>(h.kind)) {
     case ObjectKind::kSharedMemory:
       if (h.data_size == 0 || h.data_size > (std::uint64_t{1} << 40) ||
+          file_size != kPageSize + h.data_size) {
+        return Error(Errc::kProtocol, "object header: size does not match the file");
+      }
+      return {};
+    case ObjectKind::kChannel:
+      if (h.data_size == 0 || h.data_size > (std::uint64_t{1} << 35) ||
           file_size != kPageSize + h.data_size) {
         return Error(Errc::kProtocol, "object header: size does not match the file");
       }

@@ -37,6 +37,7 @@ enum class ObjectKind : std::uint16_t {
   kMutex = 3,
   kSemaphore = 4,
   kEvent = 5,
+  kChannel = 6,
 };
 const char* ObjectKindName(std::uint16_t kind) noexcept;
 

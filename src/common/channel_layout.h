@@ -1,0 +1,124 @@
+// The shared-memory layout of a channel, and its validation. Portable: the Linux
+// and Windows implementations share it; only waking and liveness differ.
+//
+// Region (after the object's header page):
+//   [0, 4096)           ChannelControl: configuration and the two party slots
+//   [4096, +ring_bytes) ring 0: server -> client
+//   [.., +ring_bytes)   ring 1: client -> server
+// A ring is a RingProducer line, a RingConsumer line, then its slots. Queue mode
+// has `capacity` slots indexed by sequence number modulo capacity (a power of
+// two); latest-value mode has three slots handed round as a triple buffer.
+// Everything here can be scribbled on by the peer: every value read from it is
+// copied once and checked before use.
+
+#ifndef INTERPROC_SRC_COMMON_CHANNEL_LAYOUT_H_
+#define INTERPROC_SRC_COMMON_CHANNEL_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "interproc/channel.h"
+#include "interproc/result.h"
+
+namespace interproc::internal {
+
+inline constexpr std::uint32_t kChannelMagic = 0x4e484349;  // "ICHN"
+inline constexpr std::uint32_t kChannelVersion = 1;
+inline constexpr std::size_t kChannelControlBytes = 4096;
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kSlotHeader = 8;
+inline constexpr std::uint32_t kLatestSlots = 3;
+// The largest region a channel may take (16 GiB).
+inline constexpr std::uint64_t kMaxChannelRegion = std::uint64_t{1} << 34;
+
+// A party slot's state word: [state:8][generation:24][pid:32].
+enum class PartyState : std::uint8_t { kFree = 0, kAttached = 1, kClosed = 2 };
+inline constexpr std::uint64_t PackParty(PartyState s, std::uint32_t gen, std::uint32_t pid) {
+  return (static_cast<std::uint64_t>(s) << 56) |
+         (static_cast<std::uint64_t>(gen & 0xffffffu) << 32) | pid;
+}
+inline constexpr PartyState PartyStateOf(std::uint64_t w) {
+  return static_cast<PartyState>(w >> 56);
+}
+inline constexpr std::uint32_t PartyGenOf(std::uint64_t w) {
+  return static_cast<std::uint32_t>(w >> 32) & 0xffffffu;
+}
+inline constexpr std::uint32_t PartyPidOf(std::uint64_t w) {
+  return static_cast<std::uint32_t>(w);
+}
+
+struct alignas(kCacheLine) PartySlot {
+  std::atomic<std::uint64_t> state;
+  std::atomic<std::uint64_t> start_time;  // the process's start time (OS units)
+  std::atomic<std::uint64_t> overwritten;  // latest-value: this party's replaced sends
+};
+
+struct ChannelConfig {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint32_t max_message;
+  std::uint32_t capacity;     // queue mode: slots per ring (power of two)
+  std::uint32_t mode;         // ChannelMode
+  std::uint32_t slot_stride;  // bytes per slot, a multiple of kCacheLine
+  std::uint64_t ring_bytes;   // bytes per ring
+};
+static_assert(std::is_trivially_copyable_v<ChannelConfig>);
+
+struct ChannelControl {
+  ChannelConfig config;
+  std::uint8_t pad[kCacheLine - sizeof(ChannelConfig) % kCacheLine];
+  PartySlot party[2];  // 0: server, 1: client
+};
+static_assert(sizeof(ChannelControl) <= kChannelControlBytes);
+
+// Producer-owned line. Queue: `seq` is the tail (next sequence to write).
+// Latest: `seq` is the published word [counter:29][fresh:1][index:2].
+struct alignas(kCacheLine) RingProducer {
+  std::atomic<std::uint32_t> seq;
+  std::atomic<std::uint32_t> consumer_sleeping;  // the consumer sleeps on `seq`
+  std::atomic<std::uint32_t> back;               // latest: the producer's slot
+};
+// Consumer-owned line. Queue: `seq` is the head (next sequence to read).
+struct alignas(kCacheLine) RingConsumer {
+  std::atomic<std::uint32_t> seq;
+  std::atomic<std::uint32_t> producer_sleeping;  // the producer sleeps on `seq`
+  std::atomic<std::uint32_t> front;              // latest: the consumer's slot
+};
+inline constexpr std::size_t kRingHeader = 2 * kCacheLine;
+static_assert(sizeof(RingProducer) == kCacheLine && sizeof(RingConsumer) == kCacheLine);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+              std::atomic<std::uint64_t>::is_always_lock_free);
+
+inline constexpr std::uint32_t kLatestFresh = 4;
+inline constexpr std::uint32_t LatestIndex(std::uint32_t w) { return w & 3u; }
+
+// The configuration for `options`, or InvalidArgument.
+Result<ChannelConfig> MakeChannelConfig(const ChannelOptions& options);
+// Region bytes for a configuration.
+inline std::uint64_t ChannelRegionBytes(const ChannelConfig& c) {
+  return kChannelControlBytes + 2 * c.ring_bytes;
+}
+// Checks a configuration copied out of shared memory against the region size.
+Result<void> ValidateChannelConfig(const ChannelConfig& c, std::uint64_t region_bytes);
+
+// Pointers into a validated region.
+struct RingView {
+  RingProducer* producer;
+  RingConsumer* consumer;
+  std::byte* slots;
+};
+inline RingView RingAt(std::byte* region, const ChannelConfig& c, int ring) {
+  std::byte* base = region + kChannelControlBytes + static_cast<std::size_t>(ring) * c.ring_bytes;
+  return {reinterpret_cast<RingProducer*>(base),
+          reinterpret_cast<RingConsumer*>(base + kCacheLine), base + kRingHeader};
+}
+
+// Initializes a fresh region (zero-filled) for `c`, with party 0 attached.
+void InitChannelRegion(std::byte* region, const ChannelConfig& c, std::uint64_t server_state,
+                       std::uint64_t server_start_time);
+
+}  // namespace interproc::internal
+
+#endif  // INTERPROC_SRC_COMMON_CHANNEL_LAYOUT_H_

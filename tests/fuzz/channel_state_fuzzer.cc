@@ -1,0 +1,63 @@
+// A peer writes arbitrary bytes over a channel's shared state (configuration,
+// party slots, ring indices, slot headers); the other side's open and every call
+// must fail cleanly (Protocol, PeerGone, WouldBlock, ...) and never crash, hang
+// or allocate more than max_message.
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "interproc/interproc.h"
+#include "posix/object_posix.h"
+
+using namespace interproc;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const std::string base = "fuzzch-" + std::to_string(::getpid());
+  const Name name(base);
+  ChannelOptions options;
+  options.max_message = 256;
+  options.capacity = 4;
+  options.wait.mode = WaitMode::kBlock;
+  if (size > 0 && (data[0] & 1) != 0) options.mode = ChannelMode::kLatestValue;
+  auto server = Channel::Open(name, options);
+  if (!server) return 0;
+  const std::byte payload[16] = {};
+  (void)server->TrySend(payload);
+
+  // Scribble: the input is a list of (offset:u16, byte) patches over the region.
+  auto path = internal::ObjectPath(name);
+  const int fd = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    const off_t len = ::lseek(fd, 0, SEEK_END);
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(len), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) {
+      auto* region = static_cast<std::uint8_t*>(p) + internal::kPageSize;
+      const std::size_t region_len = static_cast<std::size_t>(len) - internal::kPageSize;
+      for (std::size_t i = 1; i + 3 <= size; i += 3) {
+        const std::size_t off = (static_cast<std::size_t>(data[i]) << 8 | data[i + 1]) % region_len;
+        region[off] = data[i + 2];
+      }
+      ::munmap(p, static_cast<std::size_t>(len));
+    }
+    ::close(fd);
+  }
+
+  if (auto client = Channel::Open(name, options)) {
+    std::vector<std::byte> out;
+    for (int i = 0; i < 4; ++i) {
+      (void)client->TryReceive(out);
+      (void)client->TrySend(payload);
+    }
+    if (auto v = client->ReceiveView(Deadline::Now())) (void)v->bytes();
+  }
+  std::vector<std::byte> out;
+  (void)server->TryReceive(out);
+  (void)server->TrySend(payload);
+  return 0;
+}

@@ -495,6 +495,15 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
     }
   } else {
     c.tail = c.tx.producer->seq.load();
+    // A holder of this role that died between publishing a slot and its tail left
+    // the tail behind: the consumer may already have taken that message, so
+    // resume after every slot that says it was published.
+    for (std::uint32_t i = 0; i < c.cfg.capacity; ++i) {
+      std::byte* slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
+      if (Impl::SlotSeq(slot)->load(std::memory_order_acquire) != c.tail + 1) break;
+      ++c.tail;
+    }
+    c.peer_head = c.tx.consumer->seq.load();
     c.head = c.rx.consumer->seq.load();
     if (c.tail - c.tx.consumer->seq.load() > c.cfg.capacity ||
         c.rx.producer->seq.load() - c.head > c.cfg.capacity) {

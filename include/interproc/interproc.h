@@ -15,6 +15,7 @@
 #include "interproc/permissions.h"
 #include "interproc/process.h"
 #include "interproc/registry.h"
+#include "interproc/request_server.h"
 #include "interproc/result.h"
 #include "interproc/semaphore.h"
 #include "interproc/shared_memory.h"

@@ -30,18 +30,8 @@ namespace {
 // monitor be unavailable: a dead peer is noticed within this bound regardless.
 constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
 
-// start_time word: [ticks:40][generation:24], so that a checker never pairs a new
-// holder's pid with its predecessor's start time.
-std::uint64_t PackStart(std::uint64_t ticks, std::uint32_t gen) {
-  return (ticks << 24) | (gen & 0xffffffu);
-}
-
-const std::uint64_t& SelfStartTicks() {
-  static const std::uint64_t ticks =
-      internal::ProcessStartTime(static_cast<std::uint32_t>(::getpid())).value_or(0) &
-      0xffffffffffull;
-  return ticks;
-}
+using internal::PackStart;
+using internal::SelfStartTicks;
 
 enum class PeerStatus { kConnected, kNotYet, kGone };
 
@@ -77,11 +67,23 @@ struct Channel::Impl {
   std::mutex peer_mu;
   std::atomic<std::uint64_t> peer_seen{0};  // the attached peer state last verified
   std::atomic<bool> ever_connected{false};
+  // The peer slot's generation when we took our role: a later generation means a
+  // peer came (and maybe went) since, even if we never looked while it was here.
+  std::uint32_t peer_gen_at_open = 0;
   std::uint64_t watch_token = 0;
   std::atomic<bool> broken{false};
   const char* broken_pending = nullptr;  // set by a wait predicate, under rx_mu
 
-  ~Impl() { Close(); }
+  pid_t owner_pid = ::getpid();
+
+  // In the child of a fork only the mapping goes: the role stays the parent's.
+  ~Impl() {
+    if (owner_pid == ::getpid()) {
+      Close();
+    } else if (map != nullptr) {
+      ::munmap(map, map_len);
+    }
+  }
 
   internal::PartySlot& peer() { return control->party[1 - me]; }
 
@@ -125,20 +127,19 @@ struct Channel::Impl {
   PeerStatus CheckPeerSlow(std::uint64_t w) {
     std::lock_guard<std::mutex> lock(peer_mu);
     if (internal::PartyStateOf(w) != PartyState::kAttached) {
-      return ever_connected.load() ? PeerStatus::kGone : PeerStatus::kNotYet;
+      return PeerStatusWhenAbsent(w);
     }
     if (w == peer_seen.load()) return PeerStatus::kConnected;
     // A new peer: check that it lives and watch it.
     const std::uint64_t start = peer().start_time.load(std::memory_order_acquire);
-    const std::uint64_t ticks =
-        (start & 0xffffffu) == internal::PartyGenOf(w) ? (start >> 24) : 0;
+    const std::uint64_t ticks = internal::StartTicksFor(start, internal::PartyGenOf(w));
     Result<int> fd = internal::OpenPeer(internal::PartyPidOf(w), ticks);
     if (!fd.has_value()) {
       if (fd.error().code() != Errc::kNotFound) return PeerStatus::kConnected;  // unknown
       std::uint64_t expected = w;
       peer().state.compare_exchange_strong(
           expected, internal::PackParty(PartyState::kFree, internal::PartyGenOf(w), 0));
-      return ever_connected.load() ? PeerStatus::kGone : PeerStatus::kNotYet;
+      return PeerStatusWhenAbsent(w);
     }
     if (watch_token != 0) internal::UnwatchPeer(watch_token);
     watch_token = 0;
@@ -153,6 +154,11 @@ struct Channel::Impl {
     peer_seen.store(w);
     ever_connected.store(true);
     return PeerStatus::kConnected;
+  }
+
+  PeerStatus PeerStatusWhenAbsent(std::uint64_t w) const {
+    const bool came = ever_connected.load() || internal::PartyGenOf(w) != peer_gen_at_open;
+    return came ? PeerStatus::kGone : PeerStatus::kNotYet;
   }
 
   // Waits until `ready()` or the deadline, sleeping on `word` with `sleeping`
@@ -389,7 +395,7 @@ Result<int> ClaimRole(ChannelControl* control, std::uint64_t* my_state) {
       const std::uint32_t gen = internal::PartyGenOf(w);
       if (internal::PartyStateOf(w) == PartyState::kAttached) {
         const std::uint64_t start = slot.start_time.load(std::memory_order_acquire);
-        const std::uint64_t ticks = (start & 0xffffffu) == gen ? (start >> 24) : 0;
+        const std::uint64_t ticks = internal::StartTicksFor(start, gen);
         Result<int> fd = internal::OpenPeer(internal::PartyPidOf(w), ticks);
         if (fd.has_value()) {
           ::close(*fd);
@@ -510,6 +516,7 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
       return fail("channel: damaged ring indices");
     }
   }
+  c.peer_gen_at_open = internal::PartyGenOf(c.peer().state.load(std::memory_order_acquire));
   (void)c.CheckPeer();
   return Channel(std::move(impl));
 }

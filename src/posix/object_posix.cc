@@ -81,6 +81,8 @@ const char* ObjectKindName(std::uint16_t kind) noexcept {
     case ObjectKind::kSemaphore: return "semaphore";
     case ObjectKind::kEvent: return "event";
     case ObjectKind::kChannel: return "channel";
+    case ObjectKind::kService: return "service";
+    case ObjectKind::kServiceClient: return "service_client";
   }
   return "unknown";
 }
@@ -110,6 +112,8 @@ Result<void> ValidateHeader(const ObjectHeader& h, std::uint64_t file_size) {
       }
       return {};
     case ObjectKind::kChannel:
+    case ObjectKind::kService:
+    case ObjectKind::kServiceClient:
       if (h.data_size == 0 || h.data_size > (std::uint64_t{1} << 35) ||
           file_size != kPageSize + h.data_size) {
         return Error(Errc::kProtocol, "object header: size does not match the file");
@@ -134,8 +138,21 @@ Result<void> ValidateHeader(const ObjectHeader& h, std::uint64_t file_size) {
   return Error(Errc::kProtocol, "object header: unknown kind");
 }
 
+ObjectFile::ObjectFile(UniqueFd fd, std::string path, const ObjectHeader& header, bool writable)
+    : fd_(std::move(fd)),
+      path_(std::move(path)),
+      header_(header),
+      writable_(writable),
+      owner_pid_(static_cast<int>(::getpid())) {}
+
 void ObjectFile::Release() noexcept {
   if (!fd_.is_valid()) return;
+  // A descriptor inherited through fork shares its lock with the parent's:
+  // upgrading it would succeed and remove a name the parent still uses.
+  if (owner_pid_ != static_cast<int>(::getpid())) {
+    fd_.reset();
+    return;
+  }
   // The last holder removes the name. Only a read-write holder can take the
   // exclusive lock; a read-only one leaves the name for the others (or gc).
   if (writable_ && OfdLock(fd_.get(), F_WRLCK) == 0) {

@@ -38,6 +38,8 @@ enum class ObjectKind : std::uint16_t {
   kSemaphore = 4,
   kEvent = 5,
   kChannel = 6,
+  kService = 7,
+  kServiceClient = 8,
 };
 const char* ObjectKindName(std::uint16_t kind) noexcept;
 
@@ -80,8 +82,7 @@ Result<std::string> ObjectPath(const Name& name);
 class ObjectFile {
  public:
   ObjectFile() = default;
-  ObjectFile(UniqueFd fd, std::string path, const ObjectHeader& header, bool writable)
-      : fd_(std::move(fd)), path_(std::move(path)), header_(header), writable_(writable) {}
+  ObjectFile(UniqueFd fd, std::string path, const ObjectHeader& header, bool writable);
   ObjectFile(ObjectFile&&) noexcept = default;
   ObjectFile& operator=(ObjectFile&& o) noexcept {
     if (this != &o) {
@@ -90,6 +91,7 @@ class ObjectFile {
       path_ = std::move(o.path_);
       header_ = o.header_;
       writable_ = o.writable_;
+      owner_pid_ = o.owner_pid_;
     }
     return *this;
   }
@@ -108,6 +110,7 @@ class ObjectFile {
   std::string path_;
   ObjectHeader header_{};
   bool writable_ = false;
+  int owner_pid_ = 0;  // a fork child shares the parent's lock: it only closes
 };
 
 // Initializes page 0 beyond the header (and anything else) before the name is

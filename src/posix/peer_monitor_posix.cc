@@ -43,6 +43,12 @@ Result<std::uint64_t> ProcessStartTime(std::uint32_t pid) {
   return static_cast<std::uint64_t>(t);
 }
 
+std::uint64_t SelfStartTicks() {
+  static const std::uint64_t ticks =
+      ProcessStartTime(static_cast<std::uint32_t>(::getpid())).value_or(0) & 0xffffffffffull;
+  return ticks;
+}
+
 Result<int> OpenPeer(std::uint32_t pid, std::uint64_t start_time) {
   if (pid == 0) return Error(Errc::kNotFound, "peer: no pid");
   const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0u));

@@ -91,7 +91,11 @@ bool Describe(int dirfd, const char* entry, const Name& name, ObjectInfo* info) 
         break;
       }
       case internal::ObjectKind::kSharedMemory: break;
-      case internal::ObjectKind::kChannel: info->size = h.data_size; break;
+      case internal::ObjectKind::kChannel:
+      case internal::ObjectKind::kService:
+      case internal::ObjectKind::kServiceClient:
+        info->size = h.data_size;
+        break;
     }
   }
   // Every holder keeps a shared lock; ask whether any lock is there.

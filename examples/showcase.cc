@@ -5,7 +5,8 @@
 // Client processes (this program re-run with --client) append lines to the board
 // under the mutex and release the semaphore; one client is killed with the mutex
 // held, and the server takes it over as "abandoned"; finally an event ping-pong
-// between two processes measures a one-way wake-up.
+// between two processes measures a one-way wake-up; a channel echoes messages
+// through a client process; a request server answers three client processes.
 
 #include <algorithm>
 #include <chrono>
@@ -130,6 +131,33 @@ int Client(const std::string& run, const std::string& who, int count, bool die_h
   return 0;
 }
 
+// Channel client: echoes `count` messages back to the server.
+int ChannelEcho(const std::string& run, int count) {
+  auto ch = Channel::Open(Name(N("channel", run)));
+  if (!ch) return 2;
+  std::vector<std::byte> msg;
+  for (int i = 0; i < count; ++i) {
+    if (!ch->Receive(msg, Deadline::In(10s))) return 3;
+    if (!ch->Send(msg, Deadline::In(10s))) return 4;
+  }
+  return 0;
+}
+
+// Request-server client: `count` calls that add one to a number.
+int Caller(const std::string& run, int count) {
+  auto client = RequestClient::Open(Name(N("service", run)));
+  if (!client) return 2;
+  std::vector<std::byte> reply;
+  for (std::uint64_t i = 0; i < static_cast<std::uint64_t>(count); ++i) {
+    if (!client->Call(std::as_bytes(std::span(&i, 1)), reply, Deadline::In(10s))) return 3;
+    std::uint64_t got = 0;
+    if (reply.size() != sizeof(got)) return 4;
+    std::memcpy(&got, reply.data(), sizeof(got));
+    if (got != i + 1) return 5;
+  }
+  return 0;
+}
+
 // Answers every ping with a pong.
 int Ponger(const std::string& run, int rounds) {
   auto ping = Event::Open(Name(N("ping", run)));
@@ -198,7 +226,7 @@ int Server() {
   std::printf("index %zu (the semaphore) signalled\n", any ? any->index : 99);
 
   constexpr int kRounds = 2000;
-  std::printf("5. event ping-pong between two processes, %d round trips: ", kRounds);
+  std::printf("5. event ping-pong between two processes (unpinned), %d round trips: ", kRounds);
   std::fflush(stdout);
   auto ping = Event::Create(Name(N("ping", run)), EventReset::kAuto);
   auto pong = Event::Create(Name(N("pong", run)), EventReset::kAuto);
@@ -217,6 +245,60 @@ int Server() {
   std::printf("one-way median %.1f us, p99 %.1f us\n", one_way_us[one_way_us.size() / 2],
               one_way_us[one_way_us.size() * 99 / 100]);
 
+  constexpr int kEchoes = 100000;
+  std::printf("6. channel: %d messages of 64 bytes to a client process and back: ", kEchoes);
+  std::fflush(stdout);
+  if (auto ch = Channel::Open(Name(N("channel", run))); !ch) {
+    std::printf("%s\n", ch.error().ToString().c_str());
+  } else {
+    Child echo = Spawn({"--echo", run, std::to_string(kEchoes)});
+    std::vector<std::byte> msg(64), back;
+    const auto t0 = std::chrono::steady_clock::now();
+    int sent = 0, received = 0;
+    while (received < kEchoes) {
+      // Keep up to 32 messages in flight.
+      while (sent < kEchoes && sent - received < 32) {
+        if (auto r = ch->Send(msg, Deadline::In(10s)); !r) return Fail("channel send", r.error());
+        ++sent;
+      }
+      if (auto r = ch->Receive(back, Deadline::In(10s)); !r) return Fail("channel receive", r.error());
+      ++received;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%.2f M round trips/s\n", kEchoes / s / 1e6);
+    Reap(echo);
+  }
+
+  constexpr int kCalls = 20000;
+  std::printf("7. request server: 3 client processes x %d calls, 2 server threads: ", kCalls);
+  std::fflush(stdout);
+  if (auto server = RequestServer::Create(Name(N("service", run))); !server) {
+    std::printf("%s\n", server.error().ToString().c_str());
+  } else {
+    std::vector<Child> callers;
+    for (int i = 0; i < 3; ++i) callers.push_back(Spawn({"--caller", run, std::to_string(kCalls)}));
+    std::thread reaper([&] {
+      for (auto& c : callers) Reap(c);
+      server->Stop();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto served = server->Serve(
+        [](const CallerInfo&, std::span<const std::byte> request,
+           std::span<std::byte> response) -> Result<std::size_t> {
+          std::uint64_t v = 0;
+          if (request.size() != sizeof(v)) return Error(Errc::kInvalidArgument, "request size");
+          std::memcpy(&v, request.data(), sizeof(v));
+          ++v;
+          std::memcpy(response.data(), &v, sizeof(v));
+          return sizeof(v);
+        },
+        2);
+    reaper.join();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!served) return Fail("serve", served.error());
+    std::printf("%.0f k calls/s\n", 3.0 * kCalls / s / 1e3);
+  }
+
   std::printf("\nDone. Every object disappears with its last handle; `interproc ls` lists live ones.\n");
   return 0;
 }
@@ -228,5 +310,7 @@ int main(int argc, char** argv) {
     return Client(argv[2], argv[3], std::atoi(argv[4]), argc >= 6);
   }
   if (argc >= 4 && std::strcmp(argv[1], "--ponger") == 0) return Ponger(argv[2], std::atoi(argv[3]));
+  if (argc >= 4 && std::strcmp(argv[1], "--echo") == 0) return ChannelEcho(argv[2], std::atoi(argv[3]));
+  if (argc >= 4 && std::strcmp(argv[1], "--caller") == 0) return Caller(argv[2], std::atoi(argv[3]));
   return Server();
 }

@@ -66,8 +66,23 @@ class Parser {
     std::size_t digits = 0;
     while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_, ++digits;
     if (digits == 0) return false;
+    // A fraction and an exponent, as JSON allows (interproc bench prints them).
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      if (Digits() == 0) return false;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (Digits() == 0) return false;
+    }
     v->text = std::string(s_.substr(start, i_ - start));
     return true;
+  }
+  std::size_t Digits() {
+    std::size_t n = 0;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_, ++n;
+    return n;
   }
   static void AppendUtf8(std::uint32_t cp, std::string* out) {
     if (cp < 0x80) {

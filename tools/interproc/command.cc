@@ -33,6 +33,7 @@ int Run(int argc, const char* const* argv, Io& io) {
   std::vector<Command> commands;
   commands.push_back(AddLsCommand(app));
   commands.push_back(AddRmCommand(app));
+  commands.push_back(AddBenchCommand(app));
 
   // CLI11 says "A subcommand is required" for these; name the problem instead.
   std::string names;

@@ -49,6 +49,7 @@ void PrintError(Io& io, std::string_view command, std::string_view what, const E
 
 Command AddLsCommand(CLI::App& parent);
 Command AddRmCommand(CLI::App& parent);
+Command AddBenchCommand(CLI::App& parent);
 
 // Parses `argv` and runs the chosen subcommand. Returns the exit status.
 // Never throws.

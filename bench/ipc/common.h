@@ -1,0 +1,183 @@
+// common.h
+//
+// What every mechanism of interproc_ipc_bench (bench/ipc_bench.cc) shares: the
+// row context the driver hands to both processes, the control page, the message
+// protocol, and the raw shared-memory ring that the floors are made of.
+//
+// The protocol: every message is `size` bytes (64 B, 4 KiB or 1 MiB) and carries
+// its sequence number in its first 8 bytes; kStop there ends the row. A
+// mechanism is a class with
+//   bool Init(Ctx&)            parent: create (before the peer is spawned);
+//                              peer: open. Both sides know their role from ctx.
+//   bool Connect(Ctx&)         parent, once the peer is ready (optional wait)
+//   void AfterSpawn(Ctx&)      parent, right after fork (close the peer's fds)
+//   bool Send(const std::byte*, size_t)   queue one message (a copy)
+//   bool Recv(std::byte*, size_t)         receive one message of exactly that size
+// and, when it can hand out shared memory, the zero-copy pair
+//   bool SendLoan(const std::byte* src, size_t)  loan, fill from src, commit
+//   template <F> bool RecvView(size_t, F&& f)    f(const std::byte*) in place
+// Linux only; bench/ is not built for Windows.
+
+#ifndef INTERPROC_BENCH_IPC_COMMON_H_
+#define INTERPROC_BENCH_IPC_COMMON_H_
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "raw_sync.h"
+
+namespace interproc_bench {
+
+constexpr std::uint64_t kStop = ~std::uint64_t{0};
+constexpr std::size_t kLine = 128;  // a cache line and its prefetch partner
+
+// The first page of the memfd both processes map.
+struct Control {
+  alignas(kLine) FutexWord ready;  // peer -> parent: its endpoints are open
+  alignas(kLine) FutexWord done;   // peer -> parent: streaming: the stop message arrived
+  std::uint64_t received;          // streaming: messages the peer received before stop
+  char error[200];                 // peer -> parent: why it failed
+};
+static_assert(sizeof(Control) <= 4096);
+
+enum class Test : std::uint8_t { kPingPong, kStream, kStreamLoaned };
+
+// Everything one row's mechanism needs, on either side.
+struct Ctx {
+  bool parent = true;
+  std::string tag;  // unique per row and run: names, paths
+  std::string mode;
+  Test test = Test::kPingPong;
+  std::size_t size = 64;
+  std::uint32_t slots = 64;  // queue capacity (streaming) where a mechanism has one
+  int fds[4] = {-1, -1, -1, -1};
+  Control* control = nullptr;
+  std::byte* area = nullptr;  // the rest of the memfd (floors)
+  std::size_t area_size = 0;
+};
+
+inline void SetError(Ctx& ctx, const char* what, int err = errno) {
+  if (ctx.control == nullptr) return;
+  std::snprintf(ctx.control->error, sizeof(ctx.control->error), "%s: %s", what,
+                err != 0 ? std::strerror(err) : "failed");
+}
+
+inline std::uint64_t LoadSeq(const std::byte* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void StoreSeq(std::byte* p, std::uint64_t v) { std::memcpy(p, &v, sizeof(v)); }
+
+// Byte-stream helpers (pipes, stream sockets): a message is exactly n bytes.
+inline bool WriteAll(int fd, const std::byte* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+inline bool ReadAll(int fd, std::byte* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      return false;
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// A single-producer/single-consumer ring of fixed-size slots in shared memory:
+// the least code that moves a message between two processes. Indices on lines
+// of their own, each side caching the other's index. kFutex: the waiting side
+// sleeps in FUTEX_WAIT and the other always calls FUTEX_WAKE (the textbook
+// blocking hand-off; no spinning, no waiter count). Otherwise both sides spin.
+struct RingHeader {
+  alignas(kLine) FutexWord head;  // producer: messages published
+  alignas(kLine) FutexWord tail;  // consumer: messages released
+};
+
+template <bool kFutex>
+class RawRing {
+ public:
+  static std::size_t Bytes(std::size_t slot, std::uint32_t slots) {
+    return sizeof(RingHeader) + slot * slots;
+  }
+  // `mem` holds Bytes(slot, slots); the parent resets the header before each row.
+  void Attach(std::byte* mem, std::size_t slot, std::uint32_t slots) {
+    h_ = reinterpret_cast<RingHeader*>(mem);
+    data_ = mem + sizeof(RingHeader);
+    slot_ = slot;
+    mask_ = slots - 1;
+    head_ = h_->head.load(std::memory_order_relaxed);
+    tail_ = h_->tail.load(std::memory_order_relaxed);
+    seen_head_ = head_;
+    seen_tail_ = tail_;
+  }
+  static void Reset(std::byte* mem) {
+    auto* h = new (mem) RingHeader();
+    h->head.store(0);
+    h->tail.store(0);
+  }
+
+  std::byte* BeginSend() {
+    while (head_ - seen_tail_ > mask_) {
+      seen_tail_ = h_->tail.load(std::memory_order_acquire);
+      if (head_ - seen_tail_ <= mask_) break;
+      if constexpr (kFutex) {
+        FutexWait(&h_->tail, seen_tail_);
+      } else {
+        CpuRelax();
+      }
+    }
+    return data_ + (head_ & mask_) * slot_;
+  }
+  void EndSend() {
+    h_->head.store(++head_, std::memory_order_release);
+    if constexpr (kFutex) FutexWake(&h_->head);
+  }
+  const std::byte* BeginRecv() {
+    while (seen_head_ == tail_) {
+      seen_head_ = h_->head.load(std::memory_order_acquire);
+      if (seen_head_ != tail_) break;
+      if constexpr (kFutex) {
+        FutexWait(&h_->head, seen_head_);
+      } else {
+        CpuRelax();
+      }
+    }
+    return data_ + (tail_ & mask_) * slot_;
+  }
+  void EndRecv() {
+    h_->tail.store(++tail_, std::memory_order_release);
+    if constexpr (kFutex) FutexWake(&h_->tail);
+  }
+
+ private:
+  RingHeader* h_ = nullptr;
+  std::byte* data_ = nullptr;
+  std::size_t slot_ = 0;
+  std::uint32_t mask_ = 0;
+  std::uint32_t head_ = 0, tail_ = 0;            // own index (mirrors the shared one)
+  std::uint32_t seen_head_ = 0, seen_tail_ = 0;  // the other side's, as last read
+};
+
+}  // namespace interproc_bench
+
+#endif  // INTERPROC_BENCH_IPC_COMMON_H_

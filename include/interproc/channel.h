@@ -12,7 +12,9 @@
 //   Windows: not yet available (Unsupported).
 // Peer departure: when the peer closes or dies, calls that need it fail with
 // PeerGone within 100 ms; messages it sent before stay receivable. A new peer may
-// then take the free role, and calls work again.
+// then take the free role, and calls work again. Messages queued for a peer that
+// left unread are delivered, in order, to the next holder of its role: nothing a
+// Send accepted is dropped silently.
 // Ownership: move-only; do not move a Channel while a loan or view is out.
 // Thread safety: any thread may call; sends are serialized among this process's
 // threads, and so are receives.

@@ -1,0 +1,732 @@
+// Channel under faults: a peer killed mid-stream, mid-loan or while the other
+// side is blocked; garbage written over the shared state; a stopped peer; and
+// each wait mode end to end.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+
+#include "interproc/channel.h"
+#include "interproc/interproc.h"
+#include "test_support.h"
+
+#if defined(_WIN32)
+#define INTERPROC_SKIP_CHANNEL_ON_WINDOWS() \
+  GTEST_SKIP() << "channel not yet implemented on Windows"
+#else
+#define INTERPROC_SKIP_CHANNEL_ON_WINDOWS() \
+  do {                                      \
+  } while (false)
+#endif
+
+namespace interproc {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildArg;
+
+class ScopedRemove {
+ public:
+  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
+  ~ScopedRemove() { (void)RemoveObject(n_); }
+
+ private:
+  Name n_;
+};
+
+std::span<const std::byte> AsBytes(std::string_view s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+std::string Text(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// A checked message stream: message `seq` of stream `stream` is a 16-byte header
+// [seq:8][FNV-1a of the payload:8] and a payload of a pseudo-random size in
+// 0..max_payload with pseudo-random contents, both derived from (stream, seq).
+constexpr std::size_t kHeader = 16;
+
+std::uint64_t Mix(std::uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t Fnv1a(const std::byte* p, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= static_cast<std::uint8_t>(p[i]);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+std::size_t PayloadSize(std::uint64_t stream, std::uint64_t seq, std::size_t max_payload) {
+  return static_cast<std::size_t>(Mix(stream * 0x100000001ull + seq) % (max_payload + 1));
+}
+
+std::size_t Encode(std::uint64_t stream, std::uint64_t seq, std::size_t max_payload,
+                   std::byte* out) {
+  const std::size_t n = PayloadSize(stream, seq, max_payload);
+  std::uint64_t x = Mix(seq ^ (stream << 48) ^ 0x5eed);
+  std::byte* payload = out + kHeader;
+  for (std::size_t i = 0; i < n; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(payload + i, &x, std::min<std::size_t>(8, n - i));
+  }
+  const std::uint64_t sum = Fnv1a(payload, n);
+  std::memcpy(out, &seq, 8);
+  std::memcpy(out + 8, &sum, 8);
+  return kHeader + n;
+}
+
+std::string Check(std::span<const std::byte> msg, std::uint64_t stream, std::uint64_t seq,
+                  std::size_t max_payload) {
+  if (msg.size() < kHeader) {
+    return "message " + std::to_string(seq) + ": " + std::to_string(msg.size()) +
+           " bytes, shorter than the header";
+  }
+  std::uint64_t got_seq = 0, got_sum = 0;
+  std::memcpy(&got_seq, msg.data(), 8);
+  std::memcpy(&got_sum, msg.data() + 8, 8);
+  if (got_seq != seq) {
+    return "expected message " + std::to_string(seq) + ", got " + std::to_string(got_seq);
+  }
+  const std::size_t n = PayloadSize(stream, seq, max_payload);
+  if (msg.size() != kHeader + n) {
+    return "message " + std::to_string(seq) + ": size " + std::to_string(msg.size()) +
+           ", expected " + std::to_string(kHeader + n);
+  }
+  if (Fnv1a(msg.data() + kHeader, n) != got_sum) {
+    return "message " + std::to_string(seq) + ": payload checksum mismatch (corrupted)";
+  }
+  return "";
+}
+
+// Sends message `seq`: every third through a loan filled in place, the others copied.
+Result<void> SendOne(Channel& ch, std::uint64_t stream, std::uint64_t seq,
+                     std::size_t max_payload, Deadline deadline, std::vector<std::byte>& scratch) {
+  scratch.resize(kHeader + max_payload);
+  if (seq % 3 == 2) {
+    const std::size_t size = kHeader + PayloadSize(stream, seq, max_payload);
+    auto loan = ch.Loan(size, deadline);
+    if (!loan) return loan.error();
+    Encode(stream, seq, max_payload, loan->data());
+    return loan->Commit();
+  }
+  const std::size_t n = Encode(stream, seq, max_payload, scratch.data());
+  return ch.Send(std::span<const std::byte>(scratch.data(), n), deadline);
+}
+
+WaitMode ParseWaitMode(const std::string& s) {
+  if (s == "spin") return WaitMode::kSpin;
+  if (s == "block") return WaitMode::kBlock;
+  return WaitMode::kSpinThenBlock;
+}
+
+ChannelOptions Options(std::size_t max_payload, std::uint32_t capacity,
+                       WaitMode mode = WaitMode::kSpinThenBlock) {
+  ChannelOptions o;
+  o.max_message = static_cast<std::uint32_t>(kHeader + max_payload);
+  o.capacity = capacity;
+  o.wait.mode = mode;
+  return o;
+}
+
+const char* RoleName(ChannelRole r) { return r == ChannelRole::kServer ? "server" : "client"; }
+
+// Opens "name" with options from "maxp", "capacity" and "wait", checks the role
+// against "expect" and releases semaphore "opened" if given. Exit codes: 1 open,
+// 2 role, 5 semaphore.
+std::optional<Channel> OpenChild(int* code) {
+  const std::string maxp = ChildArg("maxp");
+  const std::string cap = ChildArg("capacity");
+  auto ch = Channel::Open(Name(ChildArg("name")),
+                          Options(maxp.empty() ? 256 : std::stoul(maxp),
+                                  cap.empty() ? 8 : static_cast<std::uint32_t>(std::stoul(cap)),
+                                  ParseWaitMode(ChildArg("wait"))));
+  if (!ch) {
+    std::fprintf(stderr, "child: Open: %s\n", ch.error().ToString().c_str());
+    *code = 1;
+    return std::nullopt;
+  }
+  const std::string expect = ChildArg("expect");
+  if (!expect.empty() && expect != RoleName(ch->role())) {
+    std::fprintf(stderr, "child: role %s, expected %s\n", RoleName(ch->role()), expect.c_str());
+    *code = 2;
+    return std::nullopt;
+  }
+  const std::string opened = ChildArg("opened");
+  if (!opened.empty()) {
+    auto sem = Semaphore::Open(Name(opened));
+    if (!sem || !sem->Release()) {
+      *code = 5;
+      return std::nullopt;
+    }
+  }
+  return std::move(*ch);
+}
+
+// Sends "count" messages of stream "stream" (0: until a send fails).
+INTERPROC_TEST_CHILD(ChFaultStream) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  const std::uint64_t stream = std::stoull(ChildArg("stream"));
+  const std::uint64_t count = std::stoull(ChildArg("count"));
+  const std::size_t maxp = std::stoul(ChildArg("maxp"));
+  std::vector<std::byte> scratch;
+  const Deadline deadline = testing::DeadlineIn(120s);
+  for (std::uint64_t seq = 0; count == 0 || seq < count; ++seq) {
+    auto r = SendOne(*ch, stream, seq, maxp, deadline, scratch);
+    if (!r) {
+      std::fprintf(stderr, "child: send of %llu: %s\n", static_cast<unsigned long long>(seq),
+                   r.error().ToString().c_str());
+      return 3;
+    }
+  }
+  return 0;
+}
+
+// Answers every message with its bytes reversed until the peer goes away.
+INTERPROC_TEST_CHILD(ChFaultEcho) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  std::vector<std::byte> buf;
+  for (;;) {
+    auto r = ch->Receive(buf, testing::DeadlineIn(60s));
+    if (!r) return r.error().code() == Errc::kPeerGone ? 0 : 3;
+    std::reverse(buf.begin(), buf.end());
+    if (!ch->Send(buf, testing::DeadlineIn(60s))) return 4;
+  }
+}
+
+// Receives "s0", "s1", ... "s<count-1>" in order. With "allow_old=yes", messages
+// "old0", "old1", ... (in order) may come first: the API does not say whether
+// what was sent to a dead peer is dropped or kept for the next one.
+INTERPROC_TEST_CHILD(ChFaultReceiveCount) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  const int count = std::stoi(ChildArg("count"));
+  const bool allow_old = ChildArg("allow_old") == "yes";
+  int old = 0;
+  std::vector<std::byte> buf;
+  for (int i = 0; i < count; ++i) {
+    auto r = ch->Receive(buf, testing::DeadlineIn(60s));
+    if (!r) {
+      std::fprintf(stderr, "child: Receive %d: %s\n", i, r.error().ToString().c_str());
+      return 3;
+    }
+    if (allow_old && i == 0 && Text(buf).rfind("old", 0) == 0) {
+      std::fprintf(stderr, "child: left over from the dead peer: %s\n", Text(buf).c_str());
+      if (Text(buf) != "old" + std::to_string(old++)) return 8;
+      --i;
+      continue;
+    }
+    if (Text(buf) != "s" + std::to_string(i)) {
+      std::fprintf(stderr, "child: got \"%s\" as message %d\n", Text(buf).c_str(), i);
+      return 4;
+    }
+  }
+  return 0;
+}
+
+// Sends "sent" messages "m0".., then takes a loan, fills it, announces it on
+// semaphore "loaned" and hangs without committing until killed.
+INTERPROC_TEST_CHILD(ChFaultLoanAndHang) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  const int sent = std::stoi(ChildArg("sent"));
+  for (int i = 0; i < sent; ++i) {
+    if (!ch->Send(AsBytes("m" + std::to_string(i)), testing::DeadlineIn(20s))) return 3;
+  }
+  auto loan = ch->Loan(ch->max_message(), testing::DeadlineIn(20s));
+  if (!loan) return 4;
+  std::memset(loan->data(), 'U', loan->size());
+  auto loaned = Semaphore::Open(Name(ChildArg("loaned")));
+  if (!loaned || !loaned->Release()) return 5;
+  auto never = Semaphore::Open(Name(ChildArg("never")));
+  if (!never) return 6;
+  (void)never->Wait(testing::DeadlineIn(60s));
+  return 7;
+}
+
+// Opens and hangs on semaphore "never" without receiving, until killed.
+INTERPROC_TEST_CHILD(ChFaultOpenAndHang) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  auto never = Semaphore::Open(Name(ChildArg("never")));
+  if (!never) return 6;
+  (void)never->Wait(testing::DeadlineIn(60s));
+  return 7;
+}
+
+bool NoticedDamage(const Error& e) {
+  return e.code() == Errc::kProtocol || e.code() == Errc::kPeerGone;
+}
+
+// The calls a party makes on a damaged channel. Each must return within its
+// short deadline, with success or one of its documented errors (the damage may
+// only show once a damaged word is read), and the damage must be reported as
+// Protocol or PeerGone before the send ring has wrapped once. Returns 0, or 1
+// after printing what went wrong.
+int UseDamagedChannel(Channel& ch, const char* who) {
+  int bad = 0;
+  bool noticed = false;
+  const auto d = [] { return Deadline::In(testing::Scaled(100ms)); };
+  auto expect = [&](const auto& r, const char* call, std::initializer_list<Errc> allowed) {
+    if (r.has_value()) return;
+    if (NoticedDamage(r.error())) {
+      noticed = true;
+      return;
+    }
+    for (Errc c : allowed) {
+      if (r.error().code() == c) return;
+    }
+    std::fprintf(stderr, "%s: %s on garbage: %s\n", who, call, r.error().ToString().c_str());
+    ++bad;
+  };
+  std::vector<std::byte> out;
+  std::vector<std::byte> buf(1024);
+  for (int round = 0; round < 2; ++round) {
+    expect(ch.TryReceive(out), "TryReceive", {Errc::kWouldBlock});
+    if (out.size() > ch.max_message()) ++bad;
+    expect(ch.Receive(out, d()), "Receive", {Errc::kTimedOut});
+    if (out.size() > ch.max_message()) ++bad;
+    expect(ch.Receive(std::span<std::byte>(buf), d()), "Receive(span)",
+           {Errc::kTimedOut, Errc::kMoreData});
+    {
+      auto v = ch.ReceiveView(d());
+      expect(v, "ReceiveView", {Errc::kTimedOut});
+      if (v && v->size() > ch.max_message()) ++bad;
+    }
+    // Enough sends to fill the ring: the peer's read index must be read by then.
+    for (std::uint32_t i = 0; i <= ch.capacity(); ++i) {
+      expect(ch.TrySend(AsBytes("after garbage")), "TrySend", {Errc::kWouldBlock});
+    }
+    expect(ch.Send(AsBytes("after garbage"), d()), "Send", {Errc::kTimedOut});
+    expect(ch.Loan(16, d()), "Loan", {Errc::kTimedOut});
+  }
+  (void)ch.peer_connected();
+  (void)ch.overwritten();
+  if (!noticed) std::fprintf(stderr, "%s: no call reported Protocol or PeerGone\n", who);
+  return bad == 0 && noticed ? 0 : 1;
+}
+
+// A party of a channel that the test damages: opens, announces it on "opened",
+// waits for "garbled", then uses the channel (exit 20 if that went wrong), and
+// opens the name again (exit 21 unless Protocol).
+INTERPROC_TEST_CHILD(ChFaultGarbageVictim) {
+  int code = 0;
+  auto ch = OpenChild(&code);
+  if (!ch) return code;
+  auto garbled = Semaphore::Open(Name(ChildArg("garbled")));
+  if (!garbled || !garbled->Wait(testing::DeadlineIn(20s))) return 6;
+  const int bad = UseDamagedChannel(*ch, "child");
+  auto again = Channel::Open(Name(ChildArg("name")));
+  const bool reopen_ok = !again && again.error().code() == Errc::kProtocol;
+  if (!reopen_ok) {
+    std::fprintf(stderr, "child: Open of the damaged channel: %s (expected Protocol)\n",
+                 again ? "succeeded" : again.error().ToString().c_str());
+  }
+  ch.reset();  // closing a damaged channel must not crash either
+  if (bad != 0) return 20;
+  return reopen_ok ? 0 : 21;
+}
+
+#if defined(__linux__)
+long CurrentTid() { return static_cast<long>(::syscall(SYS_gettid)); }
+#else
+long CurrentTid() { return 0; }
+#endif
+
+// Linux: waits until thread `tid` of this process sleeps in the kernel.
+void WaitUntilAsleep([[maybe_unused]] long tid) {
+#if defined(__linux__)
+  const Deadline d = testing::DeadlineIn(10s);
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  while (!d.expired()) {
+    std::ifstream in(path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S') return;
+    std::this_thread::yield();
+  }
+#endif
+}
+
+TEST(ChannelFault, KillMidStreamLeavesOnlyIntactMessagesInOrderThenPeerGone) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  constexpr std::size_t kMaxPayload = 16384;
+  const unsigned seed = static_cast<unsigned>(
+      std::chrono::steady_clock::now().time_since_epoch().count());
+  std::mt19937 rng(seed);
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  for (int round = 0; round < 5; ++round) {
+    const std::uint64_t kill_after = 100 + rng() % 2000;
+    SCOPED_TRACE(::testing::Message() << "round " << round << ", kill after " << kill_after);
+    const Name n = testing::UniqueName("ch");
+    ScopedRemove cleanup(n);
+    auto ch = Channel::Open(n, Options(kMaxPayload, 8));
+    ASSERT_TRUE(ch) << ch.error();
+    auto child = testing::SpawnChild("ChFaultStream", {{"name", n.str()},
+                                                       {"expect", "client"},
+                                                       {"stream", "7"},
+                                                       {"count", "0"},
+                                                       {"maxp", std::to_string(kMaxPayload)}});
+    std::atomic<std::uint64_t> received{0};
+    std::thread killer([&] {
+      const Deadline d = testing::DeadlineIn(30s);
+      while (received.load() < kill_after && !d.expired()) std::this_thread::yield();
+      child.Kill();
+    });
+    std::vector<std::byte> buf;
+    std::optional<Error> end;
+    std::string corrupt;
+    const Deadline deadline = testing::DeadlineIn(30s);
+    for (std::uint64_t seq = 0;; ++seq) {
+      auto r = ch->Receive(buf, deadline);
+      if (!r) {
+        end = r.error();
+        break;
+      }
+      corrupt = Check(buf, 7, seq, kMaxPayload);
+      if (!corrupt.empty()) break;
+      received = seq + 1;
+    }
+    killer.join();
+    EXPECT_EQ(corrupt, "");
+    ASSERT_TRUE(end.has_value());
+    EXPECT_EQ(end->code(), Errc::kPeerGone) << *end;
+    EXPECT_GE(received.load(), kill_after);
+    EXPECT_EQ(child.Join(testing::Scaled(5s)), 128 + 9);
+  }
+}
+
+TEST(ChannelFault, KilledWhileHoldingALoanSendsNothingOfIt) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  const Name n = testing::UniqueName("ch");
+  const Name loaned = testing::UniqueName("loaned");
+  const Name never = testing::UniqueName("never");
+  ScopedRemove c1(n), c2(loaned), c3(never);
+  auto sl = Semaphore::Create(loaned, 0, 1);
+  auto sn = Semaphore::Create(never, 0, 1);
+  ASSERT_TRUE(sl && sn);
+  auto ch = Channel::Open(n, Options(256, 8));
+  ASSERT_TRUE(ch) << ch.error();
+  auto child = testing::SpawnChild("ChFaultLoanAndHang", {{"name", n.str()},
+                                                          {"expect", "client"},
+                                                          {"sent", "3"},
+                                                          {"loaned", loaned.str()},
+                                                          {"never", never.str()}});
+  // The first message is taken while the child lives, so this side has seen it.
+  std::vector<std::byte> buf;
+  auto first = ch->Receive(buf, testing::DeadlineIn(20s));
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_EQ(Text(buf), "m0");
+  ASSERT_TRUE(sl->Wait(testing::DeadlineIn(20s))) << "the child did not take its loan";
+  child.Kill();
+  for (int i = 1; i < 3; ++i) {
+    auto r = ch->Receive(buf, testing::DeadlineIn(20s));
+    ASSERT_TRUE(r) << "message " << i << ": " << r.error();
+    EXPECT_EQ(Text(buf), "m" + std::to_string(i));
+  }
+  auto r = ch->Receive(buf, testing::DeadlineIn(5s));
+  ASSERT_FALSE(r) << "received the uncommitted loan: " << buf.size() << " bytes";
+  EXPECT_EQ(r.error().code(), Errc::kPeerGone) << r.error();
+}
+
+// The server makes no call until the client is dead; the client's message shows
+// that it connected, so after it the server gets PeerGone, not a wait for a
+// first client.
+TEST(ChannelFault, ClientKilledBeforeTheServerLookedIsPeerGone) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  const Name n = testing::UniqueName("ch");
+  const Name loaned = testing::UniqueName("loaned");
+  const Name never = testing::UniqueName("never");
+  ScopedRemove c1(n), c2(loaned), c3(never);
+  auto sl = Semaphore::Create(loaned, 0, 1);
+  auto sn = Semaphore::Create(never, 0, 1);
+  ASSERT_TRUE(sl && sn);
+  auto ch = Channel::Open(n, Options(256, 8));
+  ASSERT_TRUE(ch) << ch.error();
+  auto child = testing::SpawnChild("ChFaultLoanAndHang", {{"name", n.str()},
+                                                          {"expect", "client"},
+                                                          {"sent", "1"},
+                                                          {"loaned", loaned.str()},
+                                                          {"never", never.str()}});
+  ASSERT_TRUE(sl->Wait(testing::DeadlineIn(20s))) << "the child did not get ready";
+  child.Kill();
+  std::vector<std::byte> buf;
+  auto m0 = ch->Receive(buf, testing::DeadlineIn(5s));
+  ASSERT_TRUE(m0) << m0.error();
+  EXPECT_EQ(Text(buf), "m0");
+  auto r = ch->Receive(buf, testing::DeadlineIn(5s));
+  ASSERT_FALSE(r) << "received " << buf.size() << " bytes from a dead peer";
+  EXPECT_EQ(r.error().code(), Errc::kPeerGone) << r.error();
+  auto s = ch->TrySend(AsBytes("x"));
+  ASSERT_FALSE(s) << "TrySend to a dead peer succeeded";
+  EXPECT_EQ(s.error().code(), Errc::kPeerGone) << s.error();
+}
+
+TEST(ChannelFault, KilledReceiverGivesBlockedSenderPeerGoneThenANewClientWorks) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  const Name n = testing::UniqueName("ch");
+  const Name opened = testing::UniqueName("opened");
+  const Name never = testing::UniqueName("never");
+  ScopedRemove c1(n), c2(opened), c3(never);
+  auto so = Semaphore::Create(opened, 0, 1);
+  auto sn = Semaphore::Create(never, 0, 1);
+  ASSERT_TRUE(so && sn);
+  auto ch = Channel::Open(n, Options(256, 4));
+  ASSERT_TRUE(ch) << ch.error();
+  auto child = testing::SpawnChild(
+      "ChFaultOpenAndHang",
+      {{"name", n.str()}, {"expect", "client"}, {"opened", opened.str()}, {"never", never.str()},
+       {"capacity", "4"}});
+  ASSERT_TRUE(so->Wait(testing::DeadlineIn(20s))) << "the child did not open";
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(ch->TrySend(AsBytes("old" + std::to_string(i))));
+  using Clock = std::chrono::steady_clock;
+  std::atomic<Clock::rep> killed_at{0};
+  const long tid = CurrentTid();
+  std::thread killer([&] {
+    WaitUntilAsleep(tid);
+    killed_at = Clock::now().time_since_epoch().count();
+    child.Kill();
+  });
+  auto r = ch->Send(AsBytes("blocked"), testing::DeadlineIn(30s));
+  const auto returned = Clock::now();
+  killer.join();
+  ASSERT_FALSE(r) << "a Send to a full queue of a dead peer succeeded";
+  EXPECT_EQ(r.error().code(), Errc::kPeerGone) << r.error();
+  EXPECT_LT(returned - Clock::time_point(Clock::duration(killed_at.load())), testing::Scaled(5s));
+
+  // A new client connects and receives what is sent from now on, in order.
+  auto next = testing::SpawnChild(
+      "ChFaultReceiveCount", {{"name", n.str()}, {"expect", "client"}, {"count", "20"},
+                              {"opened", opened.str()}, {"allow_old", "yes"}});
+  ASSERT_TRUE(so->Wait(testing::DeadlineIn(20s))) << "the new client did not open";
+  EXPECT_TRUE(ch->peer_connected());
+  for (int i = 0; i < 20; ++i) {
+    auto s = ch->Send(AsBytes("s" + std::to_string(i)), testing::DeadlineIn(20s));
+    ASSERT_TRUE(s) << "send " << i << " to the new client: " << s.error();
+  }
+  EXPECT_EQ(next.Join(testing::Scaled(20s)), 0)
+      << "3: Receive failed, 4: wrong message, 8: left-over messages out of order";
+}
+
+#if !defined(_WIN32)
+std::string ObjectPath(const Name& n) {
+  return "/dev/shm/interproc." + std::to_string(::geteuid()) + "." + n.base();
+}
+
+// Overwrites everything past the first page of `path` with random bytes.
+bool GarblePastFirstPage(const std::string& path, unsigned seed) {
+  constexpr off_t kPage = 4096;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || st.st_size <= kPage) return false;
+  std::mt19937 rng(seed);
+  std::vector<char> junk(static_cast<std::size_t>(st.st_size - kPage));
+  for (char& c : junk) c = static_cast<char>(rng());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t w = ::pwrite(fd, junk.data(), junk.size(), kPage);
+  ::close(fd);
+  return w == static_cast<ssize_t>(junk.size());
+}
+#endif
+
+TEST(ChannelFault, GarbagePastTheFirstPageGivesProtocolOrPeerGone) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+#if !defined(_WIN32)
+  for (unsigned seed = 1; seed <= 3; ++seed) {
+    for (const char* victim : {"client", "server"}) {
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << ", the damaged " << victim);
+      const Name n = testing::UniqueName("ch");
+      const Name opened = testing::UniqueName("opened");
+      const Name garbled = testing::UniqueName("garbled");
+      ScopedRemove c1(n), c2(opened), c3(garbled);
+      auto so = Semaphore::Create(opened, 0, 1);
+      auto sg = Semaphore::Create(garbled, 0, 1);
+      ASSERT_TRUE(so && sg);
+      std::optional<Channel> ch;
+      const std::map<std::string, std::string> args = {
+          {"name", n.str()}, {"expect", victim}, {"opened", opened.str()},
+          {"garbled", garbled.str()}};
+      testing::Child child;
+      if (std::string(victim) == "client") {
+        auto r = Channel::Open(n, Options(256, 8));
+        ASSERT_TRUE(r) << r.error();
+        ch.emplace(std::move(*r));
+        child = testing::SpawnChild("ChFaultGarbageVictim", args);
+        ASSERT_TRUE(so->Wait(testing::DeadlineIn(20s))) << "the child did not open";
+      } else {
+        child = testing::SpawnChild("ChFaultGarbageVictim", args);
+        ASSERT_TRUE(so->Wait(testing::DeadlineIn(20s))) << "the child did not open";
+        auto r = Channel::Open(n, Options(256, 8));
+        ASSERT_TRUE(r) << r.error();
+        ASSERT_EQ(r->role(), ChannelRole::kClient);
+        ch.emplace(std::move(*r));
+      }
+      // Queued messages in both directions, then garbage over all of them.
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE(ch->Send(AsBytes("queued"), testing::DeadlineIn(5s)));
+      ASSERT_TRUE(GarblePastFirstPage(ObjectPath(n), seed)) << ObjectPath(n);
+      ASSERT_TRUE(sg->Release());
+      EXPECT_EQ(child.Join(testing::Scaled(20s)), 0)
+          << "-1: hung, 20: a call failed wrongly or none reported the damage, 21: reopen not "
+             "Protocol, 128+n: crashed with signal n (see the child's stderr)";
+      // The test's own party, on the same damaged state.
+      EXPECT_EQ(UseDamagedChannel(*ch, "parent"), 0) << "see stderr";
+    }
+  }
+#endif
+}
+
+TEST(ChannelFault, SendToAStoppedPeerTimesOutWithoutHanging) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  const Name n = testing::UniqueName("ch");
+  const Name opened = testing::UniqueName("opened");
+  ScopedRemove c1(n), c2(opened);
+  auto so = Semaphore::Create(opened, 0, 1);
+  ASSERT_TRUE(so) << so.error();
+  auto ch = Channel::Open(n, Options(64, 8));
+  ASSERT_TRUE(ch) << ch.error();
+  constexpr int kTotal = 100;
+  auto child = testing::SpawnChild(
+      "ChFaultReceiveCount", {{"name", n.str()}, {"expect", "client"}, {"opened", opened.str()},
+                              {"count", std::to_string(kTotal)}});
+  ASSERT_TRUE(so->Wait(testing::DeadlineIn(20s))) << "the child did not open";
+  ASSERT_TRUE(child.Stop());
+  int sent = 0;
+  for (; sent < 1000; ++sent) {
+    auto r = ch->TrySend(AsBytes("s" + std::to_string(sent)));
+    if (!r) {
+      EXPECT_EQ(r.error().code(), Errc::kWouldBlock) << r.error();
+      break;
+    }
+  }
+  EXPECT_EQ(sent, static_cast<int>(ch->capacity())) << "the stopped peer received messages";
+
+  const auto start = std::chrono::steady_clock::now();
+  auto s = ch->Send(AsBytes("s" + std::to_string(sent)), Deadline::In(100ms));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), Errc::kTimedOut) << s.error();
+  auto l = ch->Loan(4, Deadline::In(100ms));
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code(), Errc::kTimedOut) << l.error();
+  std::vector<std::byte> buf;
+  auto rcv = ch->Receive(buf, Deadline::In(100ms));
+  ASSERT_FALSE(rcv);
+  EXPECT_EQ(rcv.error().code(), Errc::kTimedOut) << rcv.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, testing::Scaled(2s));
+  // Stopped is not gone.
+  EXPECT_TRUE(ch->peer_connected());
+
+  ASSERT_TRUE(child.Continue());
+  for (; sent < kTotal; ++sent) {
+    auto r = ch->Send(AsBytes("s" + std::to_string(sent)), testing::DeadlineIn(20s));
+    ASSERT_TRUE(r) << "send " << sent << " after SIGCONT: " << r.error();
+  }
+  EXPECT_EQ(child.Join(testing::Scaled(20s)), 0) << "3: Receive failed, 4: wrong message";
+}
+
+class ChannelWaitModeFault : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ChannelWaitModeFault, StreamAndRoundTripsEndToEnd) {
+  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
+  const std::string mode = GetParam();
+  constexpr std::size_t kMaxPayload = 256;
+  {
+    SCOPED_TRACE("stream");
+    constexpr std::uint64_t kCount = 20'000;
+    const Name n = testing::UniqueName("ch");
+    ScopedRemove cleanup(n);
+    auto ch = Channel::Open(n, Options(kMaxPayload, 16, ParseWaitMode(mode)));
+    ASSERT_TRUE(ch) << ch.error();
+    auto child = testing::SpawnChild("ChFaultStream", {{"name", n.str()},
+                                                       {"expect", "client"},
+                                                       {"stream", "9"},
+                                                       {"count", std::to_string(kCount)},
+                                                       {"maxp", std::to_string(kMaxPayload)},
+                                                       {"capacity", "16"},
+                                                       {"wait", mode}});
+    std::vector<std::byte> buf;
+    const Deadline deadline = testing::DeadlineIn(30s);
+    for (std::uint64_t seq = 0; seq < kCount; ++seq) {
+      auto r = ch->Receive(buf, deadline);
+      ASSERT_TRUE(r) << "message " << seq << ": " << r.error();
+      ASSERT_EQ(Check(buf, 9, seq, kMaxPayload), "");
+    }
+    EXPECT_EQ(child.Join(testing::Scaled(20s)), 0);
+    auto gone = ch->Receive(buf, testing::DeadlineIn(10s));
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().code(), Errc::kPeerGone) << gone.error();
+  }
+  {
+    SCOPED_TRACE("round trips");
+    constexpr std::uint64_t kCount = 2'000;
+    const Name n = testing::UniqueName("ch");
+    ScopedRemove cleanup(n);
+    auto ch = Channel::Open(n, Options(kMaxPayload, 16, ParseWaitMode(mode)));
+    ASSERT_TRUE(ch) << ch.error();
+    auto child = testing::SpawnChild(
+        "ChFaultEcho", {{"name", n.str()}, {"expect", "client"}, {"wait", mode}});
+    std::vector<std::byte> msg(kHeader + kMaxPayload), reply;
+    const Deadline deadline = testing::DeadlineIn(30s);
+    for (std::uint64_t seq = 0; seq < kCount; ++seq) {
+      const std::size_t size = Encode(10, seq, kMaxPayload, msg.data());
+      ASSERT_TRUE(ch->Send(std::span<const std::byte>(msg.data(), size), deadline)) << seq;
+      auto r = ch->Receive(reply, deadline);
+      ASSERT_TRUE(r) << "round trip " << seq << ": " << r.error();
+      std::reverse(reply.begin(), reply.end());
+      ASSERT_EQ(Check(reply, 10, seq, kMaxPayload), "");
+    }
+    ch = Error(Errc::kInternal, "closed");
+    EXPECT_EQ(child.Join(testing::Scaled(20s)), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ChannelWaitModeFault,
+                         ::testing::Values("spin", "block", "spin_then_block"),
+                         [](const ::testing::TestParamInfo<const char*>& param_info) {
+                           std::string s = param_info.param;
+                           s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace interproc

@@ -155,7 +155,9 @@ void ObjectFile::Release() noexcept {
   }
   // The last holder removes the name. Only a read-write holder can take the
   // exclusive lock; a read-only one leaves the name for the others (or gc).
-  if (writable_ && OfdLock(fd_.get(), F_WRLCK) == 0) {
+  // Dropping our shared lock first matters: two holders closing at once would
+  // otherwise each see the other's shared lock, and neither would remove it.
+  if (writable_ && OfdLock(fd_.get(), F_UNLCK) == 0 && OfdLock(fd_.get(), F_WRLCK) == 0) {
     struct stat mine {}, named {};
     if (::fstat(fd_.get(), &mine) == 0 && mine.st_nlink > 0 &&
         ::lstat(path_.c_str(), &named) == 0 && named.st_dev == mine.st_dev &&

@@ -39,6 +39,8 @@ using internal::ServiceControl;
 namespace {
 
 constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
+// An idle server thread looks for abandoned client entries this often.
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 // Service names leave room for the client objects' suffix.
 constexpr std::size_t kMaxServiceBase = Name::kMaxLength - 24;
 
@@ -190,6 +192,7 @@ struct RequestServer::Impl {
   std::atomic<bool> serving{false};
   std::atomic<std::uint32_t> connected{0};
   std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::chrono::steady_clock::rep> last_sweep{0};
   pid_t owner_pid = ::getpid();
 
   ~Impl() {
@@ -216,7 +219,35 @@ struct RequestServer::Impl {
     c.object.Reset();  // the last holder removes the client object's name
     c.control = nullptr;
     c.dead.store(false);
-    entries[i].state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
+    std::atomic<std::uint32_t>& state = entries[i].state;
+    if (next == EntryState::kCutOff) {
+      // Only a client still attached is cut off; one that left meanwhile is freed.
+      std::uint32_t expected = static_cast<std::uint32_t>(EntryState::kAttached);
+      if (state.compare_exchange_strong(expected, static_cast<std::uint32_t>(next))) return;
+      next = EntryState::kFree;
+    }
+    state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
+  }
+
+  // Frees the entries of clients that died where no pending bit will ever bring
+  // them to us: while connecting (claimed) or after being cut off. Their objects
+  // go too. Runs when a server thread has been idle for a while.
+  void Sweep() {
+    for (std::uint32_t i = 0; i < cfg.max_clients; ++i) {
+      ClientEntry& e = entries[i];
+      std::uint32_t st = e.state.load(std::memory_order_acquire);
+      if (st != static_cast<std::uint32_t>(EntryState::kClaimed) &&
+          st != static_cast<std::uint32_t>(EntryState::kCutOff)) {
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
+      if (!lock.owns_lock() || clients[i].attached) continue;
+      const std::uint32_t pid = e.pid.load();
+      if (pid != 0 && ProcessAlive(pid, e.start_time.load())) continue;
+      (void)internal::UnlinkObject(ClientObjectName(name, i, e.nonce.load()),
+                                   static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient));
+      e.state.compare_exchange_strong(st, static_cast<std::uint32_t>(EntryState::kFree));
+    }
   }
 
   // Drops a client whose memory is damaged; it reconnects on its next call.
@@ -350,13 +381,28 @@ struct RequestServer::Impl {
     }
   }
 
+  // Sweeps at most once per kSweepInterval across all server threads, whether
+  // the server is idle or busy.
+  void MaybeSweep() {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_sweep.load(std::memory_order_relaxed);
+    if (now - last < std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         kSweepInterval).count()) {
+      return;
+    }
+    if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) Sweep();
+  }
+
   void Loop(const RequestHandler& handler, Deadline deadline) {
+    std::uint32_t handled = 0;
     while (!stop.load(std::memory_order_acquire) && !deadline.expired()) {
       const std::int64_t i = ClaimPending();
       if (i >= 0) {
         Handle(static_cast<std::uint32_t>(i), handler);
+        if ((++handled & 255u) == 0) MaybeSweep();
         continue;
       }
+      MaybeSweep();
       if (wait.mode != WaitMode::kBlock) {
         const Deadline spin_end = wait.mode == WaitMode::kSpin
                                       ? deadline
@@ -373,11 +419,13 @@ struct RequestServer::Impl {
       internal::Doorbell& bell = control->doorbell;
       const std::uint32_t observed = bell.ring.load(std::memory_order_seq_cst);
       bell.sleepers.fetch_add(1, std::memory_order_seq_cst);
+      int slept = 0;
       if (!AnyPending() && !stop.load(std::memory_order_seq_cst)) {
-        internal::FutexWait(AsFutex(&bell.ring), observed,
-                            Earliest(deadline, Deadline::In(std::chrono::milliseconds(100))));
+        slept = internal::FutexWait(AsFutex(&bell.ring), observed,
+                                    Earliest(deadline, Deadline::In(kSweepInterval)));
       }
       bell.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+      if (slept == ETIMEDOUT) MaybeSweep();
     }
   }
 };

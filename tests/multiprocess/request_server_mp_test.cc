@@ -1,0 +1,734 @@
+// Request server between processes: 4 client processes making 10^6 checked calls
+// in all; the server killed with SIGKILL while clients are blocked in Call, then
+// replaced; a client killed between request and response; a SIGSTOPped client
+// that does not hold up the others.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "interproc/interproc.h"
+#include "interproc/request_server.h"
+#include "test_support.h"
+
+#if defined(_WIN32)
+#define INTERPROC_SKIP_RS_ON_WINDOWS() \
+  GTEST_SKIP() << "request server not yet implemented on Windows"
+#else
+#define INTERPROC_SKIP_RS_ON_WINDOWS() \
+  do {                                 \
+  } while (false)
+#endif
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define INTERPROC_RS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define INTERPROC_RS_SANITIZED 1
+#endif
+#endif
+
+namespace interproc {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::ChildArg;
+
+class ScopedRemove {
+ public:
+  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
+  ~ScopedRemove() { (void)RemoveObject(n_); }
+
+ private:
+  Name n_;
+};
+
+std::span<const std::byte> AsBytes(std::string_view s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+std::string Text(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// ------------------------------------------------------------ checked calls
+//
+// Call `seq` of stream `stream` is a 24-byte header [stream:4][kRequestMagic:4]
+// [seq:8][FNV-1a of the payload:8] and a payload of a pseudo-random size in
+// 0..max_payload with pseudo-random contents, both derived from (stream, seq).
+// The answer is the header with kResponseMagic and the checksum inverted, and
+// the payload reversed with every byte XOR 0x5a.
+
+constexpr std::size_t kHeader = 24;
+constexpr std::uint32_t kRequestMagic = 0x51455243;   // "CREQ"
+constexpr std::uint32_t kResponseMagic = 0x50534552;  // "RESP"
+constexpr std::size_t kStreams = 1024;
+
+struct Head {
+  std::uint32_t stream;
+  std::uint32_t magic;
+  std::uint64_t seq;
+  std::uint64_t sum;
+};
+static_assert(sizeof(Head) == kHeader);
+
+std::uint64_t Mix(std::uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t Fnv1a(const std::byte* p, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= static_cast<std::uint8_t>(p[i]);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+std::size_t PayloadSize(std::uint64_t stream, std::uint64_t seq, std::size_t max_payload) {
+  const std::uint64_t x = Mix(stream * 0x100000001ull + seq);
+  // Mostly small, sometimes up to the maximum.
+  const std::size_t cap = (x >> 60) == 0 ? max_payload : std::min<std::size_t>(max_payload, 256);
+  return static_cast<std::size_t>(x % (cap + 1));
+}
+
+// Writes call `seq` to `out` (room for kHeader + max_payload); returns its size.
+std::size_t Encode(std::uint32_t stream, std::uint64_t seq, std::size_t max_payload,
+                   std::byte* out) {
+  const std::size_t n = PayloadSize(stream, seq, max_payload);
+  std::uint64_t x = Mix(seq ^ (std::uint64_t{stream} << 40) ^ 0x5eed);
+  std::byte* payload = out + kHeader;
+  for (std::size_t i = 0; i < n; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(payload + i, &x, std::min<std::size_t>(8, n - i));
+  }
+  const Head h{stream, kRequestMagic, seq, Fnv1a(payload, n)};
+  std::memcpy(out, &h, kHeader);
+  return kHeader + n;
+}
+
+// "" when `resp` is the right answer to `req`; else what is wrong.
+std::string CheckAnswer(std::span<const std::byte> req, std::span<const std::byte> resp) {
+  Head q{}, a{};
+  std::memcpy(&q, req.data(), kHeader);
+  const std::string what = "stream " + std::to_string(q.stream) + " call " + std::to_string(q.seq);
+  if (resp.size() != req.size()) {
+    return what + ": answer of " + std::to_string(resp.size()) + " bytes, expected " +
+           std::to_string(req.size());
+  }
+  std::memcpy(&a, resp.data(), kHeader);
+  if (a.magic != kResponseMagic) return what + ": not an answer";
+  if (a.stream != q.stream || a.seq != q.seq) {
+    return what + ": the answer to stream " + std::to_string(a.stream) + " call " +
+           std::to_string(a.seq) + " (lost, duplicated or crossed)";
+  }
+  if (a.sum != ~q.sum) return what + ": checksum of the answer";
+  const std::size_t n = req.size() - kHeader;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (resp[kHeader + i] != (req[kHeader + n - 1 - i] ^ std::byte{0x5a})) {
+      return what + ": answer payload corrupted at byte " + std::to_string(i);
+    }
+  }
+  return "";
+}
+
+// The server side: checks every request (checksum, size, and that each stream's
+// calls arrive once each and in order) and answers it.
+class StreamChecker {
+ public:
+  explicit StreamChecker(std::size_t max_payload) : max_payload_(max_payload) {
+    for (auto& n : next_) n.store(kUnseen);
+  }
+
+  // Answers a stream request; nullopt if `req` is not one.
+  std::optional<Result<std::size_t>> Answer(std::span<const std::byte> req,
+                                            std::span<std::byte> resp) {
+    if (req.size() < kHeader) return std::nullopt;
+    Head h{};
+    std::memcpy(&h, req.data(), kHeader);
+    if (h.magic != kRequestMagic) return std::nullopt;
+    // Copy first: the request area belongs to the client.
+    std::vector<std::byte> copy(req.begin(), req.end());
+    const std::size_t n = copy.size() - kHeader;
+    std::string err;
+    if (h.stream >= kStreams) {
+      err = "stream id " + std::to_string(h.stream);
+    } else if (n != PayloadSize(h.stream, h.seq, max_payload_)) {
+      err = "size " + std::to_string(copy.size());
+    } else if (Fnv1a(copy.data() + kHeader, n) != h.sum) {
+      err = "payload checksum (corrupted)";
+    } else {
+      const std::uint64_t expected = next_[h.stream].load(std::memory_order_relaxed);
+      if (expected != kUnseen && expected != h.seq) {
+        err = "expected call " + std::to_string(expected) +
+              (h.seq < expected ? " (duplicated or reordered)" : " (lost or reordered)");
+      }
+      next_[h.stream].store(h.seq + 1, std::memory_order_relaxed);
+    }
+    if (!err.empty()) {
+      Fail("server: stream " + std::to_string(h.stream) + " call " + std::to_string(h.seq) +
+           ": " + err);
+      return Result<std::size_t>(Error(Errc::kProtocol, "test handler: bad request"));
+    }
+    if (copy.size() > resp.size()) {
+      return Result<std::size_t>(Error(Errc::kMessageTooLarge, "test handler"));
+    }
+    Head a = h;
+    a.magic = kResponseMagic;
+    a.sum = ~h.sum;
+    std::memcpy(resp.data(), &a, kHeader);
+    for (std::size_t i = 0; i < n; ++i) {
+      resp[kHeader + i] = copy[kHeader + n - 1 - i] ^ std::byte{0x5a};
+    }
+    answered_.fetch_add(1, std::memory_order_relaxed);
+    return Result<std::size_t>(copy.size());
+  }
+
+  std::uint64_t bad() const { return bad_.load(); }
+  std::uint64_t answered() const { return answered_.load(); }
+  std::string first_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_error_;
+  }
+
+ private:
+  static constexpr std::uint64_t kUnseen = ~std::uint64_t{0};
+  void Fail(std::string what) {
+    bad_.fetch_add(1);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_error_.empty()) first_error_ = std::move(what);
+  }
+
+  std::size_t max_payload_;
+  std::array<std::atomic<std::uint64_t>, kStreams> next_;
+  std::atomic<std::uint64_t> bad_{0};
+  std::atomic<std::uint64_t> answered_{0};
+  std::mutex mu_;
+  std::string first_error_;
+};
+
+RequestServerOptions Options(std::size_t max_payload, std::uint32_t max_clients = 64) {
+  RequestServerOptions o;
+  o.max_request = static_cast<std::uint32_t>(kHeader + max_payload);
+  o.max_response = static_cast<std::uint32_t>(kHeader + max_payload);
+  o.max_clients = max_clients;
+  return o;
+}
+
+WaitMode ParseWaitMode(const std::string& s) {
+  if (s == "spin") return WaitMode::kSpin;
+  if (s == "block") return WaitMode::kBlock;
+  return WaitMode::kSpinThenBlock;
+}
+
+// Runs Serve on a thread of its own until Stop() (or the destructor).
+class Serving {
+ public:
+  Serving(RequestServer& server, RequestHandler handler, unsigned threads = 1)
+      : server_(server) {
+    thread_ = std::thread([this, h = std::move(handler), threads] {
+      result_ = server_.Serve(h, threads, testing::DeadlineIn(300s));
+    });
+  }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+  ~Serving() { (void)Stop(); }
+  Result<void> Stop() {
+    if (thread_.joinable()) {
+      server_.Stop();
+      thread_.join();
+    }
+    return result_;
+  }
+
+ private:
+  RequestServer& server_;
+  std::thread thread_;
+  Result<void> result_;
+};
+
+template <typename F>
+bool PollUntil(F done, std::chrono::milliseconds d = 10s) {
+  const Deadline deadline = testing::DeadlineIn(d);
+  while (!done()) {
+    if (deadline.expired()) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+#if defined(__linux__)
+long CurrentTid() { return static_cast<long>(::syscall(SYS_gettid)); }
+#else
+long CurrentTid() { return 0; }
+#endif
+
+// Linux: waits until thread `tid` of process `pid` sleeps in the kernel.
+void WaitUntilAsleep([[maybe_unused]] long pid, [[maybe_unused]] long tid) {
+#if defined(__linux__)
+  const Deadline d = testing::DeadlineIn(10s);
+  const std::string path =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
+  while (!d.expired()) {
+    std::ifstream in(path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S') return;
+    std::this_thread::yield();
+  }
+#endif
+}
+
+bool ReleaseNamed(const std::string& name) {
+  if (name.empty()) return true;
+  auto sem = Semaphore::Open(Name(name));
+  return sem && sem->Release();
+}
+
+// Makes "count" checked calls of stream "stream" (count 0: until event "stop"
+// is set), releasing semaphore "going" (if given) after "going_after" calls
+// (default 1). Exit codes: 1 open, 3 a call failed, 4 a wrong answer, 5 sync.
+INTERPROC_TEST_CHILD(RsMpStream) {
+  const std::size_t max_payload = std::stoul(ChildArg("maxp"));
+  const auto stream = static_cast<std::uint32_t>(std::stoul(ChildArg("stream")));
+  const std::uint64_t count = std::stoull(ChildArg("count"));
+  const std::string going_after = ChildArg("going_after");
+  const std::uint64_t going_at = going_after.empty() ? 1 : std::stoull(going_after);
+  WaitPolicy wait;
+  wait.mode = ParseWaitMode(ChildArg("wait"));
+  auto c = RequestClient::Open(Name(ChildArg("name")), wait);
+  if (!c) {
+    std::fprintf(stderr, "child %u: Open: %s\n", stream, c.error().ToString().c_str());
+    return 1;
+  }
+  std::optional<Event> stop;
+  if (!ChildArg("stop").empty()) {
+    auto ev = Event::Open(Name(ChildArg("stop")));
+    if (!ev) return 5;
+    stop.emplace(std::move(*ev));
+  }
+  std::vector<std::byte> req(kHeader + max_payload), resp;
+  const Deadline deadline = testing::DeadlineIn(120s);
+  for (std::uint64_t seq = 0; count == 0 || seq < count; ++seq) {
+    if (stop && seq % 16 == 0 && stop->TryWait()) break;
+    const std::size_t size = Encode(stream, seq, max_payload, req.data());
+    auto r = c->Call(std::span<const std::byte>(req.data(), size), resp, deadline);
+    if (!r) {
+      std::fprintf(stderr, "child %u: call %llu: %s\n", stream,
+                   static_cast<unsigned long long>(seq), r.error().ToString().c_str());
+      return 3;
+    }
+    const std::string err = CheckAnswer(std::span<const std::byte>(req.data(), size), resp);
+    if (!err.empty()) {
+      std::fprintf(stderr, "child: %s\n", err.c_str());
+      return 4;
+    }
+    if (seq + 1 == going_at && !ReleaseNamed(ChildArg("going"))) return 5;
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------ 10^6 calls
+
+TEST(RequestServerMp, MillionCheckedCallsFromFourClientProcesses) {
+  INTERPROC_SKIP_RS_ON_WINDOWS();
+  constexpr int kClients = 4;
+#if defined(INTERPROC_RS_SANITIZED)
+  constexpr std::uint64_t kPerClient = 25'000;  // 10^5 calls: sanitizers are ~10x slower
+#else
+  constexpr std::uint64_t kPerClient = 250'000;  // 10^6 calls in all
+#endif
+  constexpr std::size_t kMaxPayload = 1024;
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove cleanup(n);
+  auto s = RequestServer::Create(n, Options(kMaxPayload));
+  ASSERT_TRUE(s) << s.error();
+  StreamChecker checker(kMaxPayload);
+  Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
+                          std::span<std::byte> resp) -> Result<std::size_t> {
+    if (auto a = checker.Answer(req, resp)) return *a;
+    return Error(Errc::kInvalidArgument, "test handler: not a stream request");
+  }, 2);
+  std::vector<testing::Child> children;
+  for (int i = 0; i < kClients; ++i) {
+    children.push_back(testing::SpawnChild(
+        "RsMpStream", {{"name", n.str()}, {"stream", std::to_string(i)},
+                       {"count", std::to_string(kPerClient)},
+                       {"maxp", std::to_string(kMaxPayload)}}));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(children[static_cast<std::size_t>(i)].Join(testing::Scaled(120s)), 0)
+        << "client " << i << " (1 open, 3 a call failed, 4 a wrong answer; see stderr)";
+  }
+  EXPECT_TRUE(serving.Stop());
+  EXPECT_EQ(checker.bad(), 0u) << checker.first_error();
+  EXPECT_EQ(checker.answered(), kClients * kPerClient);
+  EXPECT_EQ(s->protocol_errors(), 0u);
+}
+
+// ------------------------------------------------------------ the server dies
+
+// A server process: creates the service "name" (max payload "maxp"), releases
+// semaphore "ready", and serves on "threads" threads: stream requests are
+// checked and answered; "hold" releases semaphore "held" and waits for event
+// "release" (set by nobody: the test kills this process); "quit" stops it.
+// Exit codes: 1 Create, 2 Serve, 4 a bad stream request, 5 sync.
+INTERPROC_TEST_CHILD(RsMpServer) {
+  const std::size_t max_payload = std::stoul(ChildArg("maxp"));
+  auto s = RequestServer::Create(Name(ChildArg("name")), Options(max_payload));
+  if (!s) {
+    std::fprintf(stderr, "server child: Create: %s\n", s.error().ToString().c_str());
+    return 1;
+  }
+  std::optional<Event> release;
+  if (!ChildArg("release").empty()) {
+    auto ev = Event::Open(Name(ChildArg("release")));
+    if (!ev) return 5;
+    release.emplace(std::move(*ev));
+  }
+  StreamChecker checker(max_payload);
+  RequestServer* server = &*s;
+  if (!ReleaseNamed(ChildArg("ready"))) return 5;
+  auto r = s->Serve(
+      [&](const CallerInfo&, std::span<const std::byte> req,
+          std::span<std::byte> resp) -> Result<std::size_t> {
+        if (auto a = checker.Answer(req, resp)) return *a;
+        const std::string cmd = Text(req);
+        if (cmd == "hold") {
+          if (!ReleaseNamed(ChildArg("held")) || !release) {
+            return Error(Errc::kInternal, "test handler: hold");
+          }
+          (void)release->Wait(testing::DeadlineIn(60s));
+          return Error(Errc::kInternal, "test handler: released");
+        }
+        if (cmd == "quit") server->Stop();
+        std::memcpy(resp.data(), req.data(), std::min(req.size(), resp.size()));
+        return std::min(req.size(), resp.size());
+      },
+      static_cast<unsigned>(std::stoul(ChildArg("threads"))), testing::DeadlineIn(120s));
+  if (!r) {
+    std::fprintf(stderr, "server child: Serve: %s\n", r.error().ToString().c_str());
+    return 2;
+  }
+  if (checker.bad() != 0) {
+    std::fprintf(stderr, "server child: %s\n", checker.first_error().c_str());
+    return 4;
+  }
+  return 0;
+}
+
+// A client process: one checked call of stream "stream", releases "connected",
+// then "hold" (which must fail with ServerGone), then waits for semaphore "again"
+// and makes checked calls again, which must succeed. Exit codes: 1 open, 3 the
+// first call, 6 the held call did not fail with ServerGone, 7 the call after the
+// new server came, 5 sync.
+INTERPROC_TEST_CHILD(RsMpHoldThenReconnect) {
+  const std::size_t max_payload = std::stoul(ChildArg("maxp"));
+  const auto stream = static_cast<std::uint32_t>(std::stoul(ChildArg("stream")));
+  auto c = RequestClient::Open(Name(ChildArg("name")));
+  if (!c) return 1;
+  auto again = Semaphore::Open(Name(ChildArg("again")));
+  if (!again) return 5;
+  std::vector<std::byte> req(kHeader + max_payload), resp;
+  std::uint64_t seq = 0;
+  auto checked = [&]() -> bool {
+    const std::size_t size = Encode(stream, seq, max_payload, req.data());
+    auto r = c->Call(std::span<const std::byte>(req.data(), size), resp, testing::DeadlineIn(20s));
+    if (!r) {
+      std::fprintf(stderr, "child: call %llu: %s\n", static_cast<unsigned long long>(seq),
+                   r.error().ToString().c_str());
+      return false;
+    }
+    const std::string err = CheckAnswer(std::span<const std::byte>(req.data(), size), resp);
+    if (!err.empty()) std::fprintf(stderr, "child: %s\n", err.c_str());
+    ++seq;
+    return err.empty();
+  };
+  if (!checked()) return 3;
+  if (!ReleaseNamed(ChildArg("connected"))) return 5;
+  auto held = c->Call(AsBytes("hold"), resp, testing::DeadlineIn(30s));
+  if (held || held.error().code() != Errc::kServerGone) {
+    std::fprintf(stderr, "child: the held call: %s, expected ServerGone\n",
+                 held ? "answered" : held.error().ToString().c_str());
+    return 6;
+  }
+  if (!again->Wait(testing::DeadlineIn(30s))) return 5;
+  for (int i = 0; i < 100; ++i) {
+    if (!checked()) return 7;
+  }
+  return 0;
+}
+
+TEST(RequestServerMp, ServerKilledWhileClientsAreBlockedThenReplaced) {
+  INTERPROC_SKIP_RS_ON_WINDOWS();
+  constexpr std::size_t kMaxPayload = 512;
+  constexpr int kThreadClients = 3;  // plus one client process
+  const Name n = testing::UniqueName("svc");
+  const Name ready = testing::UniqueName("ready");
+  const Name held = testing::UniqueName("held");
+  const Name release = testing::UniqueName("release");
+  const Name connected = testing::UniqueName("conn");
+  const Name again = testing::UniqueName("again");
+  ScopedRemove c1(n), c2(ready), c3(held), c4(release), c5(connected), c6(again);
+  auto sready = Semaphore::Create(ready, 0, 10);
+  auto sheld = Semaphore::Create(held, 0, 10);
+  auto erelease = Event::Create(release, EventReset::kManual);
+  auto sconnected = Semaphore::Create(connected, 0, 10);
+  auto sagain = Semaphore::Create(again, 0, 10);
+  ASSERT_TRUE(sready && sheld && erelease && sconnected && sagain);
+  const std::map<std::string, std::string> server_args = {
+      {"name", n.str()}, {"maxp", std::to_string(kMaxPayload)}, {"threads", "2"},
+      {"ready", ready.str()}, {"held", held.str()}, {"release", release.str()}};
+
+  // Round 0: the first server; round 1: a second one, after a kill -9 of the first.
+  auto server = testing::SpawnChild("RsMpServer", server_args);
+  ASSERT_TRUE(sready->Wait(testing::DeadlineIn(20s))) << "the server did not come up";
+  auto client_process = testing::SpawnChild(
+      "RsMpHoldThenReconnect", {{"name", n.str()}, {"maxp", std::to_string(kMaxPayload)},
+                                {"stream", "9"}, {"connected", connected.str()},
+                                {"again", again.str()}});
+  ASSERT_TRUE(sconnected->Wait(testing::DeadlineIn(20s))) << "the client process did not connect";
+
+  // Client threads: each connects with checked calls, then blocks in "hold".
+  std::vector<RequestClient> clients;
+  std::vector<std::uint64_t> seqs(kThreadClients, 0);
+  std::vector<std::byte> req(kHeader + kMaxPayload), resp;
+  auto checked = [&](int i) {
+    const auto stream = static_cast<std::uint32_t>(i);
+    const std::size_t size = Encode(stream, seqs[static_cast<std::size_t>(i)]++, kMaxPayload,
+                                    req.data());
+    auto r = clients[static_cast<std::size_t>(i)].Call(
+        std::span<const std::byte>(req.data(), size), resp, testing::DeadlineIn(20s));
+    if (!r) return "call: " + r.error().ToString();
+    return CheckAnswer(std::span<const std::byte>(req.data(), size), resp);
+  };
+  for (int i = 0; i < kThreadClients; ++i) {
+    auto c = RequestClient::Open(n);
+    ASSERT_TRUE(c) << c.error();
+    clients.push_back(std::move(*c));
+    for (int k = 0; k < 10; ++k) ASSERT_EQ(checked(i), "") << "client " << i;
+  }
+  std::vector<Result<void>> results(kThreadClients);
+  std::vector<std::atomic<long>> tids(kThreadClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreadClients; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<std::byte> r;
+      tids[static_cast<std::size_t>(i)].store(CurrentTid());
+      results[static_cast<std::size_t>(i)] =
+          clients[static_cast<std::size_t>(i)].Call(AsBytes("hold"), r, testing::DeadlineIn(60s));
+    });
+  }
+  // Both serving threads hold a call; the other two calls wait unclaimed.
+  ASSERT_TRUE(sheld->Wait(testing::DeadlineIn(20s)));
+  ASSERT_TRUE(sheld->Wait(testing::DeadlineIn(20s)));
+  for (int i = 0; i < kThreadClients; ++i) {
+    ASSERT_TRUE(PollUntil([&] { return tids[static_cast<std::size_t>(i)].load() != 0; }));
+    WaitUntilAsleep(static_cast<long>(Process::CurrentId()), tids[static_cast<std::size_t>(i)]);
+  }
+  WaitUntilAsleep(static_cast<long>(client_process.pid()),
+                  static_cast<long>(client_process.pid()));
+
+  const auto killed = Clock::now();
+  server.Kill();
+  for (auto& t : threads) t.join();
+  const auto took = Clock::now() - killed;
+  for (int i = 0; i < kThreadClients; ++i) {
+    const Result<void>& r = results[static_cast<std::size_t>(i)];
+    ASSERT_FALSE(r) << "client " << i << ": a held call was answered by a dead server";
+    EXPECT_EQ(r.error().code(), Errc::kServerGone) << "client " << i << ": " << r.error();
+  }
+  EXPECT_LT(took, testing::Scaled(5s)) << "blocked calls did not fail promptly";
+  // Still no server: the next calls fail at once with ServerGone too.
+  for (int i = 0; i < kThreadClients; ++i) {
+    auto r = clients[static_cast<std::size_t>(i)].Call(AsBytes("x"), resp, testing::DeadlineIn(20s));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), Errc::kServerGone) << r.error();
+  }
+
+  // A new server process takes the name over; every client's next call works.
+  auto server2 = testing::SpawnChild("RsMpServer", server_args);
+  ASSERT_TRUE(sready->Wait(testing::DeadlineIn(20s))) << "the new server did not come up";
+  ASSERT_TRUE(sagain->Release());
+  for (int i = 0; i < kThreadClients; ++i) {
+    for (int k = 0; k < 100; ++k) ASSERT_EQ(checked(i), "") << "client " << i << " after the restart";
+  }
+  EXPECT_EQ(client_process.Join(testing::Scaled(30s)), 0)
+      << "3 first call, 5 sync, 6 held call not ServerGone, 7 calls to the new server";
+  auto q = clients[0].Call(AsBytes("quit"), resp, testing::DeadlineIn(20s));
+  EXPECT_TRUE(q) << q.error();
+  EXPECT_EQ(server2.Join(testing::Scaled(30s)), 0) << "2 Serve, 4 a bad request";
+}
+
+// ------------------------------------------------------------ a client dies
+
+TEST(RequestServerMp, AClientKilledBetweenRequestAndResponseDoesNotDisturbTheOthers) {
+  INTERPROC_SKIP_RS_ON_WINDOWS();
+  constexpr std::size_t kMaxPayload = 512;
+  const Name n = testing::UniqueName("svc");
+  const Name in_victim = testing::UniqueName("inv");
+  const Name going = testing::UniqueName("going");
+  const Name stop = testing::UniqueName("stop");
+  ScopedRemove c1(n), c2(in_victim), c3(going), c4(stop);
+  auto sin = Semaphore::Create(in_victim, 0, 10);
+  auto sgoing = Semaphore::Create(going, 0, 100);
+  auto estop = Event::Create(stop, EventReset::kManual);
+  ASSERT_TRUE(sin && sgoing && estop);
+  auto s = RequestServer::Create(n, Options(kMaxPayload));
+  ASSERT_TRUE(s) << s.error();
+  StreamChecker checker(kMaxPayload);
+  std::atomic<bool> victim_go{false};
+  Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
+                          std::span<std::byte> resp) -> Result<std::size_t> {
+    if (auto a = checker.Answer(req, resp)) return *a;
+    if (Text(req) == "victim") {
+      // Hold the victim's call until it has been killed, then answer it.
+      (void)sin->Release();
+      const Deadline d = testing::DeadlineIn(20s);
+      while (!victim_go.load() && !d.expired()) std::this_thread::sleep_for(1ms);
+      std::memcpy(resp.data(), "late", 4);
+      return 4;
+    }
+    return Error(Errc::kInvalidArgument, "test handler: unknown request");
+  }, 2);
+
+  // Two well-behaved clients run throughout.
+  std::vector<testing::Child> good;
+  for (int i = 0; i < 2; ++i) {
+    good.push_back(testing::SpawnChild(
+        "RsMpStream", {{"name", n.str()}, {"stream", std::to_string(i)}, {"count", "0"},
+                       {"stop", stop.str()}, {"going", going.str()},
+                       {"maxp", std::to_string(kMaxPayload)}}));
+  }
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(sgoing->Wait(testing::DeadlineIn(20s)));
+
+  // A client killed while the server runs its call.
+  {
+    auto victim = testing::SpawnChild("RsMpVictim", {{"name", n.str()}});
+    ASSERT_TRUE(sin->Wait(testing::DeadlineIn(20s))) << "the victim's call never arrived";
+    victim.Kill();
+    victim_go.store(true);
+  }
+  // Clients killed at arbitrary points of their calls.
+  for (int k = 0; k < 6; ++k) {
+    auto victim = testing::SpawnChild(
+        "RsMpStream", {{"name", n.str()}, {"stream", std::to_string(100 + k)}, {"count", "0"},
+                       {"going", going.str()}, {"going_after", std::to_string(50 + 37 * k)},
+                       {"maxp", std::to_string(kMaxPayload)}});
+    ASSERT_TRUE(sgoing->Wait(testing::DeadlineIn(20s))) << "victim " << k << " did not start";
+    victim.Kill();
+  }
+  // The others still get every answer right.
+  const std::uint64_t before = checker.answered();
+  ASSERT_TRUE(PollUntil([&] { return checker.answered() >= before + 2000; }, 30s))
+      << "the server stalled after the kills";
+  ASSERT_TRUE(estop->Set());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(good[static_cast<std::size_t>(i)].Join(testing::Scaled(30s)), 0)
+        << "client " << i << " (3 a call failed, 4 a wrong answer; see stderr)";
+  }
+  EXPECT_EQ(checker.bad(), 0u) << checker.first_error();
+  // Every client is gone, and so are their slots.
+  EXPECT_TRUE(PollUntil([&] { return s->connected_clients() == 0; }))
+      << s->connected_clients() << " clients still connected";
+  EXPECT_EQ(s->protocol_errors(), 0u);
+  EXPECT_TRUE(serving.Stop());
+}
+
+// Calls "victim" (held by the server until this process is killed).
+INTERPROC_TEST_CHILD(RsMpVictim) {
+  auto c = RequestClient::Open(Name(ChildArg("name")));
+  if (!c) return 1;
+  std::vector<std::byte> resp;
+  auto r = c->Call(AsBytes("victim"), resp, testing::DeadlineIn(60s));
+  std::fprintf(stderr, "victim: the call returned (%s) before the kill\n",
+               r ? "answered" : r.error().ToString().c_str());
+  return 3;
+}
+
+// ------------------------------------------------------------ a client stops
+
+TEST(RequestServerMp, AStoppedClientDoesNotHoldUpTheOthers) {
+  INTERPROC_SKIP_RS_ON_WINDOWS();
+  constexpr std::size_t kMaxPayload = 512;
+  constexpr int kOthers = 3;
+  constexpr std::uint64_t kCalls = 5'000;
+  const Name n = testing::UniqueName("svc");
+  const Name going = testing::UniqueName("going");
+  const Name stop = testing::UniqueName("stop");
+  ScopedRemove c1(n), c2(going), c3(stop);
+  auto sgoing = Semaphore::Create(going, 0, 100);
+  auto estop = Event::Create(stop, EventReset::kManual);
+  ASSERT_TRUE(sgoing && estop);
+  auto s = RequestServer::Create(n, Options(kMaxPayload));
+  ASSERT_TRUE(s) << s.error();
+  StreamChecker checker(kMaxPayload);
+  Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
+                          std::span<std::byte> resp) -> Result<std::size_t> {
+    if (auto a = checker.Answer(req, resp)) return *a;
+    return Error(Errc::kInvalidArgument, "test handler: unknown request");
+  });  // one serving thread: the stopped client must not take it
+
+  // The stopped one: calls in a loop and is stopped at an arbitrary point.
+  auto stopped = testing::SpawnChild(
+      "RsMpStream", {{"name", n.str()}, {"stream", "50"}, {"count", "0"}, {"stop", stop.str()},
+                     {"going", going.str()}, {"going_after", "200"},
+                     {"maxp", std::to_string(kMaxPayload)}});
+  ASSERT_TRUE(sgoing->Wait(testing::DeadlineIn(20s)));
+  ASSERT_TRUE(stopped.Stop());
+
+  std::vector<testing::Child> others;
+  for (int i = 0; i < kOthers; ++i) {
+    others.push_back(testing::SpawnChild(
+        "RsMpStream", {{"name", n.str()}, {"stream", std::to_string(i)},
+                       {"count", std::to_string(kCalls)}, {"maxp", std::to_string(kMaxPayload)}}));
+  }
+  // Generous: the others finish well before it while the client stays stopped.
+  const auto start = Clock::now();
+  for (int i = 0; i < kOthers; ++i) {
+    const auto left = testing::Scaled(30s) - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 Clock::now() - start);
+    EXPECT_EQ(others[static_cast<std::size_t>(i)].Join(std::max(left, std::chrono::milliseconds(1))), 0)
+        << "client " << i << " (-1 not done in time, 3 a call failed, 4 a wrong answer)";
+  }
+  // The stopped client resumes and carries on correctly.
+  ASSERT_TRUE(stopped.Continue());
+  const std::uint64_t before = checker.answered();
+  ASSERT_TRUE(PollUntil([&] { return checker.answered() >= before + 100; }))
+      << "the resumed client is not served";
+  ASSERT_TRUE(estop->Set());
+  EXPECT_EQ(stopped.Join(testing::Scaled(30s)), 0) << "the resumed client (see stderr)";
+  EXPECT_EQ(checker.bad(), 0u) << checker.first_error();
+  EXPECT_EQ(s->protocol_errors(), 0u);
+}
+
+}  // namespace
+}  // namespace interproc

@@ -221,25 +221,27 @@ struct RequestServer::Impl {
     c.dead.store(false);
     std::atomic<std::uint32_t>& state = entries[i].state;
     if (next == EntryState::kCutOff) {
-      // Only a client still attached is cut off; one that left meanwhile is freed.
-      std::uint32_t expected = static_cast<std::uint32_t>(EntryState::kAttached);
-      if (state.compare_exchange_strong(expected, static_cast<std::uint32_t>(next))) return;
+      // Only a client still there is cut off (it frees the entry when it sees
+      // that); one that left meanwhile is freed now.
+      std::uint32_t cur = state.load(std::memory_order_acquire);
+      while (cur == static_cast<std::uint32_t>(EntryState::kAttached) ||
+             cur == static_cast<std::uint32_t>(EntryState::kRegistered)) {
+        if (state.compare_exchange_weak(cur, static_cast<std::uint32_t>(next))) return;
+      }
       next = EntryState::kFree;
     }
     state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
   }
 
-  // Frees the entries of clients that died where no pending bit will ever bring
-  // them to us: while connecting (claimed) or after being cut off. Their objects
-  // go too. Runs when a server thread has been idle for a while.
+  // Frees the entries of clients that died where no pending bit may ever bring
+  // them to us (killed while connecting, between a state change and raising its
+  // bit, or after being cut off), with their objects. Entries we serve are left
+  // to the peer monitor.
   void Sweep() {
     for (std::uint32_t i = 0; i < cfg.max_clients; ++i) {
       ClientEntry& e = entries[i];
       std::uint32_t st = e.state.load(std::memory_order_acquire);
-      if (st != static_cast<std::uint32_t>(EntryState::kClaimed) &&
-          st != static_cast<std::uint32_t>(EntryState::kCutOff)) {
-        continue;
-      }
+      if (st == static_cast<std::uint32_t>(EntryState::kFree)) continue;
       std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
       if (!lock.owns_lock() || clients[i].attached) continue;
       const std::uint32_t pid = e.pid.load();

@@ -9,7 +9,10 @@
 //   Linux:   one object file (see registry.h) holding a control block and two
 //            single-producer/single-consumer rings; futex wake-ups, sent only
 //            when the peer sleeps. Peers are known by pid and start time.
-//   Windows: not yet available (Unsupported).
+//   Windows: the same layout in a named file mapping (owner-only DACL), one
+//            auto-reset event per word a party sleeps on, set only when the
+//            peer sleeps. Peers are known by pid and creation time, and
+//            watched with RegisterWaitForSingleObject on their process handle.
 // Peer departure: when the peer closes or dies, calls that need it fail with
 // PeerGone within 100 ms; messages it sent before stay receivable. A new peer may
 // then take the free role, and calls work again. Messages queued for a peer that

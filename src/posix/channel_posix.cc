@@ -1,717 +1,114 @@
-// The Linux channel: the shared layout of channel_layout.h in one object file,
-// futex wake-ups sent only to a sleeping peer, and peers watched through pidfds
-// by the peer monitor (peer_monitor_posix.h), which frees a dead peer's role and
-// wakes whoever waits for it.
+// The Linux half of the channel (the rest is channel_core.cc): the region in
+// one object file of kind `channel`, futex sleeps and wake-ups on its words, and
+// peers known by pid and /proc start time, watched through pidfds by the peer
+// monitor (peer_monitor_posix.h), which frees a dead peer's role and wakes
+// whoever waits for it.
 
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
-#include <mutex>
-
-#include "../common/channel_layout.h"
+#include "../common/channel_core.h"
 #include "futex_posix.h"
-#include "interproc/channel.h"
 #include "object_posix.h"
 #include "peer_monitor_posix.h"
 #include "sys_posix.h"
 
-namespace interproc {
-
-using internal::ChannelConfig;
-using internal::ChannelControl;
-using internal::FutexWord;
-using internal::PartyState;
-using internal::RingView;
+namespace interproc::internal {
 
 namespace {
 
-// Sleepers also wake this often to look at their peer themselves, should the
-// monitor be unavailable: a dead peer is noticed within this bound regardless.
-constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
+class PosixChannelPlatform final : public ChannelPlatform {
+ public:
+  PosixChannelPlatform(ObjectFile file, std::byte* map, std::size_t map_len)
+      : file_(std::move(file)), map_(map), map_len_(map_len) {
+    region_ = map_ + kPageSize;
+    region_bytes_ = file_.header().data_size;
+  }
+  // Also in the child of a fork: the mapping goes, the shared state stays.
+  ~PosixChannelPlatform() override { ::munmap(map_, map_len_); }
 
-using internal::PackStart;
-using internal::SelfStartTicks;
-
-enum class PeerStatus { kConnected, kNotYet, kGone };
-
-}  // namespace
-
-struct Channel::Impl {
-  internal::ObjectFile file;
-  std::byte* map = nullptr;
-  std::size_t map_len = 0;
-  std::byte* region = nullptr;
-  ChannelConfig cfg{};  // validated private copy
-  ChannelControl* control = nullptr;
-  int me = 0;           // 0 server, 1 client
-  std::uint64_t my_state = 0;
-  RingView tx{}, rx{};
-  Name name{"x"};
-  WaitPolicy wait;
-  bool latest = false;
-
-  std::mutex tx_mu;  // this process's senders
-  std::uint32_t tail = 0;  // queue: next sequence to write
-  std::uint32_t peer_head = 0;  // queue: the consumer's head, as last read
-  std::uint32_t back = 0;  // latest: the slot being written
-  bool loan_out = false;
-  std::uint32_t loan_slot = 0;
-
-  std::mutex rx_mu;  // this process's receivers
-  std::uint32_t head = 0;   // queue: next sequence to read
-  std::uint32_t front = 0;  // latest: the slot last taken
-  bool front_pending = false;  // latest: `front` holds a message not yet consumed
-  bool view_out = false;
-
-  std::mutex peer_mu;
-  std::atomic<std::uint64_t> peer_seen{0};  // the attached peer state last verified
-  std::atomic<bool> ever_connected{false};
-  // The peer slot's generation when we took our role: a later generation means a
-  // peer came (and maybe went) since, even if we never looked while it was here.
-  std::uint32_t peer_gen_at_open = 0;
-  std::uint64_t watch_token = 0;
-  std::atomic<bool> broken{false};
-  const char* broken_pending = nullptr;  // set by a wait predicate, under rx_mu
-
-  pid_t owner_pid = ::getpid();
-
-  // In the child of a fork only the mapping goes: the role stays the parent's.
-  ~Impl() {
-    if (owner_pid == ::getpid()) {
-      Close();
-    } else if (map != nullptr) {
-      ::munmap(map, map_len);
+  void Sleep(int, std::atomic<std::uint32_t>* word, std::uint32_t expected,
+             Deadline deadline) noexcept override {
+    FutexWait(word, expected, deadline);
+  }
+  void Wake(int, std::atomic<std::uint32_t>* word, bool all) noexcept override {
+    if (all) {
+      FutexWakeAll(word);
+    } else {
+      FutexWake(word, 1);
     }
   }
 
-  internal::PartySlot& peer() { return control->party[1 - me]; }
-
-  Error Broken(const char* what) {
-    broken.store(true, std::memory_order_relaxed);
-    return Error(Errc::kProtocol, what);
-  }
-
-  void WakeAll() {
-    internal::FutexWakeAll(reinterpret_cast<FutexWord*>(&tx.producer->seq));
-    internal::FutexWakeAll(reinterpret_cast<FutexWord*>(&tx.consumer->seq));
-    internal::FutexWakeAll(reinterpret_cast<FutexWord*>(&rx.producer->seq));
-    internal::FutexWakeAll(reinterpret_cast<FutexWord*>(&rx.consumer->seq));
-  }
-
-  void Close() {
-    if (map == nullptr) return;
-    {
-      std::lock_guard<std::mutex> lock(peer_mu);
-      if (watch_token != 0) internal::UnwatchPeer(watch_token);
-      watch_token = 0;
+  ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept override {
+    Result<int> fd = OpenPeer(pid, start_ticks);
+    if (fd.has_value()) {
+      ::close(*fd);
+      return ProcessCheck::kAlive;
     }
-    std::uint64_t w = my_state;
-    control->party[me].state.compare_exchange_strong(
-        w, internal::PackParty(PartyState::kClosed, internal::PartyGenOf(my_state), 0));
-    WakeAll();
-    ::munmap(map, map_len);
-    map = nullptr;
+    return fd.error().code() == Errc::kNotFound ? ProcessCheck::kDead : ProcessCheck::kUnknown;
   }
 
-  // Where the peer stands. Fast path: one load and a compare.
-  PeerStatus CheckPeer() {
-    const std::uint64_t w = peer().state.load(std::memory_order_acquire);
-    if (w == peer_seen.load(std::memory_order_relaxed) &&
-        internal::PartyStateOf(w) == PartyState::kAttached) {
-      return PeerStatus::kConnected;
-    }
-    return CheckPeerSlow(w);
-  }
-
-  PeerStatus CheckPeerSlow(std::uint64_t w) {
-    std::lock_guard<std::mutex> lock(peer_mu);
-    if (internal::PartyStateOf(w) != PartyState::kAttached) {
-      return PeerStatusWhenAbsent(w);
-    }
-    if (w == peer_seen.load()) return PeerStatus::kConnected;
-    // A new peer: check that it lives and watch it.
-    const std::uint64_t start = peer().start_time.load(std::memory_order_acquire);
-    const std::uint64_t ticks = internal::StartTicksFor(start, internal::PartyGenOf(w));
-    Result<int> fd = internal::OpenPeer(internal::PartyPidOf(w), ticks);
+  ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
+                            std::function<void()> on_exit, std::uint64_t* token) override {
+    *token = 0;
+    Result<int> fd = OpenPeer(pid, start_ticks);
     if (!fd.has_value()) {
-      if (fd.error().code() != Errc::kNotFound) return PeerStatus::kConnected;  // unknown
-      std::uint64_t expected = w;
-      peer().state.compare_exchange_strong(
-          expected, internal::PackParty(PartyState::kFree, internal::PartyGenOf(w), 0));
-      return PeerStatusWhenAbsent(w);
+      return fd.error().code() == Errc::kNotFound ? ProcessCheck::kDead : ProcessCheck::kUnknown;
     }
-    if (watch_token != 0) internal::UnwatchPeer(watch_token);
-    watch_token = 0;
-    auto* slot = &peer();
-    Result<std::uint64_t> token = internal::WatchPeer(*fd, [this, slot, w] {
-      std::uint64_t expected = w;
-      slot->state.compare_exchange_strong(
-          expected, internal::PackParty(PartyState::kFree, internal::PartyGenOf(w), 0));
-      WakeAll();
-    });
-    if (token.has_value()) watch_token = *token;
-    peer_seen.store(w);
-    ever_connected.store(true);
-    return PeerStatus::kConnected;
+    Result<std::uint64_t> t = WatchPeer(*fd, std::move(on_exit));
+    if (t.has_value()) *token = *t;
+    return ProcessCheck::kAlive;
   }
 
-  PeerStatus PeerStatusWhenAbsent(std::uint64_t w) const {
-    const bool came = ever_connected.load() || internal::PartyGenOf(w) != peer_gen_at_open;
-    return came ? PeerStatus::kGone : PeerStatus::kNotYet;
-  }
+  void Unwatch(std::uint64_t token) noexcept override { UnwatchPeer(token); }
 
-  // Waits until `ready()` or the deadline, sleeping on `word` with `sleeping`
-  // raised. `peer_needed`: fail with PeerGone when the peer is gone.
-  template <typename Ready>
-  Result<void> WaitUntil(std::atomic<std::uint32_t>* word, std::atomic<std::uint32_t>* sleeping,
-                         Ready ready, Deadline deadline, bool fail_if_gone) {
-    auto gone = [&] { return fail_if_gone && CheckPeer() == PeerStatus::kGone; };
-    if (wait.mode != WaitMode::kBlock) {
-      const Deadline spin_end =
-          wait.mode == WaitMode::kSpin ? deadline : Earliest(deadline, Deadline::In(wait.spin));
-      for (;;) {
-        for (int i = 0; i < 128; ++i) {
-          if (ready()) return {};
-          internal::CpuRelax();
-        }
-        if (gone()) return Error(Errc::kPeerGone, "Channel: the peer is gone");
-        if (broken.load(std::memory_order_relaxed)) return Error(Errc::kProtocol, "Channel");
-        if (spin_end.expired()) break;
-      }
-      if (wait.mode == WaitMode::kSpin) return Error(Errc::kTimedOut, "Channel");
-    }
-    for (;;) {
-      const std::uint32_t observed = word->load(std::memory_order_seq_cst);
-      sleeping->store(1, std::memory_order_seq_cst);
-      if (ready()) {
-        sleeping->store(0, std::memory_order_relaxed);
-        return {};
-      }
-      if (gone()) {
-        sleeping->store(0, std::memory_order_relaxed);
-        return Error(Errc::kPeerGone, "Channel: the peer is gone");
-      }
-      if (deadline.expired()) {
-        sleeping->store(0, std::memory_order_relaxed);
-        return Error(Errc::kTimedOut, "Channel");
-      }
-      internal::FutexWait(reinterpret_cast<FutexWord*>(word), observed,
-                          Earliest(deadline, Deadline::In(kLivenessSlice)));
-      sleeping->store(0, std::memory_order_relaxed);
-    }
-  }
-
-  // Wakes a sleeper on `word` if its flag says it sleeps. The seq_cst fence
-  // pairs with the sleeper's store of the flag before it looks at the word.
-  static void Signal(std::atomic<std::uint32_t>* word, std::atomic<std::uint32_t>* sleeping) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping->load(std::memory_order_relaxed) != 0) {
-      internal::FutexWake(reinterpret_cast<FutexWord*>(word), 1);
-    }
-  }
-
-  std::byte* Slot(const RingView& ring, std::uint32_t index) const {
-    return ring.slots + static_cast<std::size_t>(index) * cfg.slot_stride;
-  }
-
-  // Queue mode: waits for room; on success the slot for `tail` is ours. The
-  // consumer's head is read only when the cached copy says the ring is full.
-  Result<void> ReserveQueue(Deadline deadline) {
-    if (tail - peer_head < cfg.capacity) return {};
-    auto room = [&] {
-      peer_head = tx.consumer->seq.load(std::memory_order_acquire);
-      return tail - peer_head != cfg.capacity;
-    };
-    if (room()) {
-      if (tail - peer_head > cfg.capacity) {
-        return Broken("channel: the peer's read index is out of range");
-      }
-      return {};
-    }
-    INTERPROC_RETURN_IF_ERROR(WaitUntil(&tx.consumer->seq, &tx.consumer->producer_sleeping, room,
-                                        deadline, true));
-    if (tail - peer_head > cfg.capacity) return Broken("channel: the peer's read index is out of range");
-    return {};
-  }
-
-  // Slot header: [seq + 1 of the message it holds][length]. The consumer polls
-  // the slot itself, so a message crosses between cores with its own cache lines.
-  static std::atomic<std::uint32_t>* SlotSeq(std::byte* slot) {
-    return reinterpret_cast<std::atomic<std::uint32_t>*>(slot);
-  }
-
-  void PublishQueue(std::uint32_t len) {
-    std::byte* slot = Slot(tx, tail & (cfg.capacity - 1));
-    std::memcpy(slot + 4, &len, sizeof(len));
-    SlotSeq(slot)->store(tail + 1, std::memory_order_release);
-    ++tail;
-    tx.producer->seq.store(tail, std::memory_order_release);
-    Signal(&tx.producer->seq, &tx.producer->consumer_sleeping);
-  }
-
-  void PublishLatest(std::uint32_t len) {
-    std::memcpy(Slot(tx, back), &len, sizeof(len));
-    std::uint32_t w = tx.producer->seq.load(std::memory_order_relaxed);
-    const std::uint32_t next = (((w >> 3) + 1) << 3) | internal::kLatestFresh | back;
-    const std::uint32_t old = tx.producer->seq.exchange(next, std::memory_order_acq_rel);
-    const std::uint32_t prev = internal::LatestIndex(old);
-    if ((old & internal::kLatestFresh) != 0) {
-      control->party[me].overwritten.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (prev >= internal::kLatestSlots || prev == back) {
-      (void)Broken("channel: the peer damaged the latest-value slots");
-      return;
-    }
-    back = prev;
-    tx.producer->back.store(back, std::memory_order_relaxed);
-    Signal(&tx.producer->seq, &tx.producer->consumer_sleeping);
-  }
-
-  Result<void> PrecheckSend(std::size_t size) {
-    if (broken.load(std::memory_order_relaxed)) return Error(Errc::kProtocol, "Channel: cut off");
-    if (size > cfg.max_message) {
-      return Error(Errc::kMessageTooLarge, "Channel::Send: over max_message");
-    }
-    if (loan_out) return Error(Errc::kInvalidArgument, "Channel: a loan is out");
-    if (CheckPeer() == PeerStatus::kGone) {
-      return Error(Errc::kPeerGone, "Channel: the peer is gone");
-    }
-    return {};
-  }
-
-  // The next message's slot data and length; waits until `deadline`.
-  Result<std::pair<const std::byte*, std::uint32_t>> Next(Deadline deadline) {
-    if (broken.load(std::memory_order_relaxed)) return Error(Errc::kProtocol, "Channel: cut off");
-    if (!latest) {
-      std::byte* slot = Slot(rx, head & (cfg.capacity - 1));
-      auto published = [&] {
-        return SlotSeq(slot)->load(std::memory_order_acquire) == head + 1;
-      };
-      if (!published()) {
-        // Before sleeping, check the slot against the tail: a tail that says
-        // "published" over a slot that does not is a damaged ring.
-        auto ready = [&] {
-          // The producer writes the slot before the tail: read the tail first.
-          // A tail behind our head is a tail not yet seen updated (we learn of
-          // messages from their slots first): treat it as nothing new.
-          const auto ahead =
-              static_cast<std::int32_t>(rx.producer->seq.load(std::memory_order_acquire) - head);
-          const std::uint32_t avail = ahead > 0 ? static_cast<std::uint32_t>(ahead) : 0;
-          if (published()) return true;
-          if (avail > cfg.capacity) {
-            broken_pending = "channel: the peer's write index is out of range";
-          } else if (avail != 0) {
-            broken_pending = "channel: a slot the tail covers was never written";
-          }
-          return broken_pending != nullptr;
-        };
-        broken_pending = nullptr;
-        Result<void> w = WaitUntil(&rx.producer->seq, &rx.producer->consumer_sleeping, ready,
-                                   deadline, true);
-        if (broken_pending != nullptr) return Broken(broken_pending);
-        if (!w.has_value()) {
-          if (w.error().code() == Errc::kPeerGone && published()) {
-            // Sent before the peer left: still deliverable.
-          } else {
-            return w.error();
-          }
-        }
-      }
-      std::uint32_t len = 0;
-      std::memcpy(&len, slot + 4, sizeof(len));
-      if (len > cfg.max_message) return Broken("channel: a message length over max_message");
-      return std::make_pair(static_cast<const std::byte*>(slot) + internal::kSlotHeader, len);
-    }
-    if (front_pending) return LatestMessage();
-    auto fresh = [&] {
-      return (rx.producer->seq.load(std::memory_order_acquire) & internal::kLatestFresh) != 0;
-    };
-    if (!fresh()) {
-      INTERPROC_RETURN_IF_ERROR(WaitUntil(&rx.producer->seq, &rx.producer->consumer_sleeping,
-                                          fresh, deadline, true));
-    }
-    std::uint32_t w = rx.producer->seq.load(std::memory_order_acquire);
-    while (!rx.producer->seq.compare_exchange_weak(w, (w & ~7u) | front,
-                                                   std::memory_order_acq_rel)) {
-    }
-    const std::uint32_t idx = internal::LatestIndex(w);
-    if ((w & internal::kLatestFresh) == 0 || idx >= internal::kLatestSlots || idx == front) {
-      return Broken("channel: the peer damaged the latest-value slots");
-    }
-    front = idx;
-    front_pending = true;
-    rx.consumer->front.store(front, std::memory_order_relaxed);
-    return LatestMessage();
-  }
-
-  Result<std::pair<const std::byte*, std::uint32_t>> LatestMessage() {
-    const std::byte* slot = Slot(rx, front);
-    std::uint32_t len = 0;
-    std::memcpy(&len, slot, sizeof(len));
-    if (len > cfg.max_message) return Broken("channel: a message length over max_message");
-    return std::make_pair(slot + internal::kSlotHeader, len);
-  }
-
-  // Frees the message returned by Next: the next Next returns a newer one.
-  void Consume() {
-    if (latest) {
-      front_pending = false;
-      return;
-    }
-    ++head;
-    rx.consumer->seq.store(head, std::memory_order_release);
-    Signal(&rx.consumer->seq, &rx.consumer->producer_sleeping);
-  }
-};
-
-namespace {
-
-struct InitArg {
-  const ChannelConfig* cfg;
-  std::uint64_t state;
-  std::uint64_t start;
+ private:
+  ObjectFile file_;
+  std::byte* map_;
+  std::size_t map_len_;
 };
 
 Result<void> InitChannel(int fd, const void* arg) {
-  const auto* a = static_cast<const InitArg*>(arg);
-  const std::size_t len = static_cast<std::size_t>(internal::ChannelRegionBytes(*a->cfg));
-  void* p = ::mmap(nullptr, internal::kPageSize + len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return internal::Fail("mmap");
-  internal::InitChannelRegion(static_cast<std::byte*>(p) + internal::kPageSize, *a->cfg,
-                              a->state, a->start);
-  ::munmap(p, internal::kPageSize + len);
+  const auto* cfg = static_cast<const ChannelConfig*>(arg);
+  const std::size_t len = static_cast<std::size_t>(ChannelRegionBytes(*cfg));
+  void* p = ::mmap(nullptr, kPageSize + len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Fail("mmap");
+  InitNewChannelRegion(static_cast<std::byte*>(p) + kPageSize, *cfg);
+  ::munmap(p, kPageSize + len);
   return {};
-}
-
-// Takes a free role, freeing the role of a holder that has died.
-Result<int> ClaimRole(ChannelControl* control, std::uint64_t* my_state) {
-  const auto pid = static_cast<std::uint32_t>(::getpid());
-  for (int attempt = 0; attempt < 64; ++attempt) {
-    bool retry = false;
-    for (int p = 0; p < 2; ++p) {
-      internal::PartySlot& slot = control->party[p];
-      std::uint64_t w = slot.state.load(std::memory_order_acquire);
-      const std::uint32_t gen = internal::PartyGenOf(w);
-      if (internal::PartyStateOf(w) == PartyState::kAttached) {
-        const std::uint64_t start = slot.start_time.load(std::memory_order_acquire);
-        const std::uint64_t ticks = internal::StartTicksFor(start, gen);
-        Result<int> fd = internal::OpenPeer(internal::PartyPidOf(w), ticks);
-        if (fd.has_value()) {
-          ::close(*fd);
-          continue;  // held by a live process
-        }
-        if (fd.error().code() != Errc::kNotFound) continue;
-        slot.state.compare_exchange_strong(w, internal::PackParty(PartyState::kFree, gen, 0));
-        retry = true;
-        break;
-      }
-      const std::uint32_t next_gen = (gen + 1) & 0xffffffu;
-      const std::uint64_t mine = internal::PackParty(PartyState::kAttached, next_gen, pid);
-      if (slot.state.compare_exchange_strong(w, mine, std::memory_order_acq_rel)) {
-        slot.start_time.store(PackStart(SelfStartTicks(), next_gen), std::memory_order_release);
-        *my_state = mine;
-        return p;
-      }
-      retry = true;
-      break;
-    }
-    if (!retry) return Error(Errc::kBusy, "Channel::Open: both roles are held");
-  }
-  return Error(Errc::kBusy, "Channel::Open: the roles keep changing hands");
 }
 
 }  // namespace
 
-Channel::Channel() noexcept = default;
-Channel::Channel(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
-Channel::Channel(Channel&&) noexcept = default;
-Channel& Channel::operator=(Channel&&) noexcept = default;
-Channel::~Channel() = default;
+std::uint32_t ThisProcessId() noexcept { return static_cast<std::uint32_t>(::getpid()); }
+std::uint64_t ThisProcessStartTicks() noexcept { return SelfStartTicks(); }
 
-Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
-  INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_ASSIGN_OR_RETURN(ChannelConfig cfg, internal::MakeChannelConfig(options));
-  auto impl = std::make_unique<Impl>();
-  impl->name = name;
-  impl->wait = options.wait;
-  for (int attempt = 0;; ++attempt) {
-    if (attempt == 16) return Error(Errc::kBusy, "Channel::Open: the name keeps changing");
-    internal::ObjectHeader h{};
-    h.kind = static_cast<std::uint16_t>(internal::ObjectKind::kChannel);
-    h.data_size = internal::ChannelRegionBytes(cfg);
-    const std::uint64_t server_state = internal::PackParty(
-        PartyState::kAttached, 1, static_cast<std::uint32_t>(::getpid()));
-    const InitArg arg{&cfg, server_state, PackStart(SelfStartTicks(), 1)};
-    Result<internal::ObjectFile> created = internal::CreateObject(
-        name, h, internal::kPageSize + h.data_size, options.permissions, InitChannel, &arg);
-    bool is_creator = created.has_value();
-    Result<internal::ObjectFile> file = std::move(created);
-    if (!is_creator) {
+Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
+                                                             const ChannelConfig& cfg,
+                                                             const Permissions& perms,
+                                                             bool* created) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    ObjectHeader h{};
+    h.kind = static_cast<std::uint16_t>(ObjectKind::kChannel);
+    h.data_size = ChannelRegionBytes(cfg);
+    Result<ObjectFile> file =
+        CreateObject(name, h, kPageSize + h.data_size, perms, InitChannel, &cfg);
+    *created = file.has_value();
+    if (!*created) {
       if (file.error().code() != Errc::kAlreadyExists) return file.error();
-      file = internal::OpenObject(name, internal::ObjectKind::kChannel, Access::kReadWrite);
+      file = OpenObject(name, ObjectKind::kChannel, Access::kReadWrite);
       if (!file.has_value()) {
         if (file.error().code() == Errc::kNotFound) continue;  // it just went away
         return file.error();
       }
     }
-    const std::uint64_t region_bytes = file->header().data_size;
-    impl->map_len = static_cast<std::size_t>(internal::kPageSize + region_bytes);
-    void* p = ::mmap(nullptr, impl->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd(), 0);
-    if (p == MAP_FAILED) return internal::Fail("mmap");
-    impl->map = static_cast<std::byte*>(p);
-    impl->region = impl->map + internal::kPageSize;
-    impl->file = std::move(file).value();
-    impl->control = reinterpret_cast<ChannelControl*>(impl->region);
-    // One copy of the configuration, validated; never read again.
-    std::memcpy(&impl->cfg, &impl->control->config, sizeof(ChannelConfig));
-    if (Result<void> v = internal::ValidateChannelConfig(impl->cfg, region_bytes); !v) {
-      ::munmap(impl->map, impl->map_len);
-      impl->map = nullptr;
-      return v.error();
-    }
-    if (is_creator) {
-      impl->me = 0;
-      impl->my_state = server_state;
-    } else {
-      Result<int> role = ClaimRole(impl->control, &impl->my_state);
-      if (!role.has_value()) {
-        ::munmap(impl->map, impl->map_len);
-        impl->map = nullptr;
-        return role.error();
-      }
-      impl->me = *role;
-    }
-    break;
+    const auto map_len = static_cast<std::size_t>(kPageSize + file->header().data_size);
+    void* p = ::mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd(), 0);
+    if (p == MAP_FAILED) return Fail("mmap");
+    return std::make_unique<PosixChannelPlatform>(std::move(file).value(),
+                                                  static_cast<std::byte*>(p), map_len);
   }
-  Impl& c = *impl;
-  c.latest = c.cfg.mode == static_cast<std::uint32_t>(ChannelMode::kLatestValue);
-  c.tx = internal::RingAt(c.region, c.cfg, c.me);
-  c.rx = internal::RingAt(c.region, c.cfg, 1 - c.me);
-  // Resume where the previous holder of this role stopped; check what we find.
-  auto fail = [&](const char* what) -> Error {
-    c.Close();
-    return Error(Errc::kProtocol, what);
-  };
-  if (c.latest) {
-    c.back = c.tx.producer->back.load();
-    c.front = c.rx.consumer->front.load();
-    if (c.back >= internal::kLatestSlots || c.front >= internal::kLatestSlots) {
-      return fail("channel: damaged latest-value slots");
-    }
-  } else {
-    c.tail = c.tx.producer->seq.load();
-    // A holder of this role that died between publishing a slot and its tail left
-    // the tail behind: the consumer may already have taken that message, so
-    // resume after every slot that says it was published.
-    for (std::uint32_t i = 0; i < c.cfg.capacity; ++i) {
-      std::byte* slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
-      if (Impl::SlotSeq(slot)->load(std::memory_order_acquire) != c.tail + 1) break;
-      ++c.tail;
-    }
-    c.peer_head = c.tx.consumer->seq.load();
-    c.head = c.rx.consumer->seq.load();
-    if (c.tail - c.tx.consumer->seq.load() > c.cfg.capacity ||
-        c.rx.producer->seq.load() - c.head > c.cfg.capacity) {
-      return fail("channel: damaged ring indices");
-    }
-  }
-  c.peer_gen_at_open = internal::PartyGenOf(c.peer().state.load(std::memory_order_acquire));
-  (void)c.CheckPeer();
-  return Channel(std::move(impl));
+  return Error(Errc::kBusy, "Channel::Open: the name keeps changing");
 }
 
-ChannelRole Channel::role() const noexcept {
-  return impl_ && impl_->me == 1 ? ChannelRole::kClient : ChannelRole::kServer;
-}
-
-Result<void> Channel::Send(std::span<const std::byte> message, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Send: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
-  INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(message.size()));
-  const auto len = static_cast<std::uint32_t>(message.size());
-  if (c.latest) {
-    if (len != 0) std::memcpy(c.Slot(c.tx, c.back) + internal::kSlotHeader, message.data(), len);
-    c.PublishLatest(len);
-    if (c.broken.load()) return Error(Errc::kProtocol, "Channel: cut off");
-    return {};
-  }
-  INTERPROC_RETURN_IF_ERROR(c.ReserveQueue(deadline));
-  std::byte* slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
-  if (len != 0) std::memcpy(slot + internal::kSlotHeader, message.data(), len);
-  c.PublishQueue(len);
-  return {};
-}
-
-Result<void> Channel::TrySend(std::span<const std::byte> message) {
-  Result<void> r = Send(message, Deadline::Now());
-  if (!r.has_value() && r.error().code() == Errc::kTimedOut) {
-    return Error(Errc::kWouldBlock, "Channel::TrySend: the queue is full");
-  }
-  return r;
-}
-
-Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
-  if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
-  INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
-  if (msg.second > buffer.size()) {
-    return Error(Errc::kMoreData, "Channel::Receive: buffer too small");
-  }
-  if (msg.second != 0) std::memcpy(buffer.data(), msg.first, msg.second);
-  c.Consume();
-  return static_cast<std::size_t>(msg.second);
-}
-
-Result<void> Channel::Receive(std::vector<std::byte>& out, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
-  if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
-  INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
-  out.resize(msg.second);  // bounded by max_message, checked in Next
-  if (msg.second != 0) std::memcpy(out.data(), msg.first, msg.second);
-  c.Consume();
-  return {};
-}
-
-Result<void> Channel::TryReceive(std::vector<std::byte>& out) {
-  Result<void> r = Receive(out, Deadline::Now());
-  if (!r.has_value() && r.error().code() == Errc::kTimedOut) {
-    return Error(Errc::kWouldBlock, "Channel::TryReceive: nothing queued");
-  }
-  return r;
-}
-
-Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Loan: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
-  INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(size));
-  std::byte* slot = nullptr;
-  if (c.latest) {
-    slot = c.Slot(c.tx, c.back);
-  } else {
-    INTERPROC_RETURN_IF_ERROR(c.ReserveQueue(deadline));
-    slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
-  }
-  c.loan_out = true;
-  ChannelLoan loan;
-  loan.channel_ = this;
-  loan.data_ = slot + internal::kSlotHeader;
-  loan.size_ = size;
-  return loan;
-}
-
-void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result) noexcept {
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
-  c.loan_out = false;
-  if (!commit) return;
-  if (c.CheckPeer() == PeerStatus::kGone) {
-    *result = Error(Errc::kPeerGone, "Channel: the peer is gone");
-    return;
-  }
-  const auto len = static_cast<std::uint32_t>(commit_size);
-  if (c.latest) {
-    c.PublishLatest(len);
-  } else {
-    c.PublishQueue(len);
-  }
-}
-
-Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::ReceiveView: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
-  if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
-  INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
-  c.view_out = true;
-  ChannelMessage m;
-  m.channel_ = this;
-  m.data_ = msg.first;
-  m.size_ = msg.second;
-  return m;
-}
-
-void Channel::EndView() noexcept {
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
-  if (!c.view_out) return;
-  c.view_out = false;
-  c.Consume();
-}
-
-bool Channel::peer_connected() const noexcept {
-  return impl_ && impl_->CheckPeer() == PeerStatus::kConnected;
-}
-std::uint64_t Channel::overwritten() const noexcept {
-  return impl_ ? impl_->control->party[impl_->me].overwritten.load(std::memory_order_relaxed) : 0;
-}
-std::uint32_t Channel::max_message() const noexcept { return impl_ ? impl_->cfg.max_message : 0; }
-std::uint32_t Channel::capacity() const noexcept { return impl_ ? impl_->cfg.capacity : 0; }
-ChannelMode Channel::mode() const noexcept {
-  return impl_ && impl_->latest ? ChannelMode::kLatestValue : ChannelMode::kQueue;
-}
-const Name& Channel::name() const noexcept {
-  static const Name kNone{""};
-  return impl_ ? impl_->name : kNone;
-}
-
-ChannelLoan::ChannelLoan(ChannelLoan&& o) noexcept
-    : channel_(std::exchange(o.channel_, nullptr)),
-      data_(std::exchange(o.data_, nullptr)),
-      size_(std::exchange(o.size_, 0)) {}
-ChannelLoan& ChannelLoan::operator=(ChannelLoan&& o) noexcept {
-  if (this != &o) {
-    if (channel_ != nullptr) {
-      Result<void> ignored;
-      channel_->EndLoan(0, false, &ignored);
-    }
-    channel_ = std::exchange(o.channel_, nullptr);
-    data_ = std::exchange(o.data_, nullptr);
-    size_ = std::exchange(o.size_, 0);
-  }
-  return *this;
-}
-ChannelLoan::~ChannelLoan() {
-  if (channel_ != nullptr) {
-    Result<void> ignored;
-    channel_->EndLoan(0, false, &ignored);
-  }
-}
-Result<void> ChannelLoan::Commit(std::size_t size) {
-  if (channel_ == nullptr) return Error(Errc::kInvalidArgument, "ChannelLoan::Commit: no loan");
-  if (size == static_cast<std::size_t>(-1)) size = size_;
-  if (size > size_) return Error(Errc::kInvalidArgument, "ChannelLoan::Commit: size > loan");
-  Result<void> result;
-  std::exchange(channel_, nullptr)->EndLoan(size, true, &result);
-  data_ = nullptr;
-  size_ = 0;
-  return result;
-}
-
-ChannelMessage::ChannelMessage(ChannelMessage&& o) noexcept
-    : channel_(std::exchange(o.channel_, nullptr)),
-      data_(std::exchange(o.data_, nullptr)),
-      size_(std::exchange(o.size_, 0)) {}
-ChannelMessage& ChannelMessage::operator=(ChannelMessage&& o) noexcept {
-  if (this != &o) {
-    Release();
-    channel_ = std::exchange(o.channel_, nullptr);
-    data_ = std::exchange(o.data_, nullptr);
-    size_ = std::exchange(o.size_, 0);
-  }
-  return *this;
-}
-ChannelMessage::~ChannelMessage() { Release(); }
-void ChannelMessage::Release() noexcept {
-  if (channel_ != nullptr) std::exchange(channel_, nullptr)->EndView();
-  data_ = nullptr;
-  size_ = 0;
-}
-
-}  // namespace interproc
+}  // namespace interproc::internal

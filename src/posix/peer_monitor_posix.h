@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "../common/process_start.h"
 #include "interproc/result.h"
 
 namespace interproc::internal {
@@ -16,19 +17,8 @@ namespace interproc::internal {
 // which with the pid identifies a process. NotFound if it does not exist.
 Result<std::uint64_t> ProcessStartTime(std::uint32_t pid);
 
-// This process's start time, truncated to 40 bits (see PackStart).
+// This process's start time, truncated to 40 bits (see process_start.h).
 std::uint64_t SelfStartTicks();
-// A start-time word [ticks:40][generation:24]: stored next to a state word that
-// carries the generation, so that a reader never pairs a new holder's pid with
-// its predecessor's start time.
-inline std::uint64_t PackStart(std::uint64_t ticks, std::uint32_t gen) {
-  return (ticks << 24) | (gen & 0xffffffu);
-}
-// The ticks of a start-time word if it belongs to generation `gen`, else 0
-// (unknown: do not check).
-inline std::uint64_t StartTicksFor(std::uint64_t word, std::uint32_t gen) {
-  return (word & 0xffffffu) == (gen & 0xffffffu) ? (word >> 24) : 0;
-}
 
 // Opens a pidfd for `pid` and checks that it is the process that started at
 // `start_time` (0: do not check). NotFound if it has exited or was replaced.

@@ -1,55 +1,295 @@
-// The channel is not yet built on Windows (file mapping + Win32 events, next
-// step of issue 3): every Open fails with Unsupported, and nothing else can be
-// reached without an open channel.
+// The Windows half of the channel (the rest is channel_core.cc).
+//
+//   Region  "<scope>\interproc.<base>": one section on the paging file
+//           (SEC_COMMIT, owner-only DACL): an entry page whose record
+//           (object_win.h) says "channel" and gives the region's size, then the
+//           region of channel_layout.h. The kind in the record keeps
+//           SharedMemory off a channel's name and Channel off a region's; any
+//           other kind of kernel object under the name answers
+//           ERROR_INVALID_HANDLE.
+//   Words   "<scope>\interproc~chw<i>.<base>", i = 0..3: one auto-reset event per
+//           word a party sleeps on (channel_core.h). The sleeper raises its
+//           flag, looks again, then waits on the event; a waker that sees the
+//           flag sets it. A Set before the Wait leaves the event signalled, so no
+//           wake-up is lost; a stale one only costs a spurious return.
+//   Peers   pid plus creation time (GetProcessTimes). OpenProcess(SYNCHRONIZE |
+//           PROCESS_QUERY_LIMITED_INFORMATION) pins the process object, and
+//           RegisterWaitForSingleObject runs the exit callback on the thread pool.
 
-#include "interproc/channel.h"
+#include <windows.h>
 
-namespace interproc {
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
 
-struct Channel::Impl {};
+#include "common/channel_core.h"
+#include "common/process_start.h"
+#include "win/object_win.h"
 
-Channel::Channel() noexcept = default;
-Channel::Channel(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
-Channel::Channel(Channel&&) noexcept = default;
-Channel& Channel::operator=(Channel&&) noexcept = default;
-Channel::~Channel() = default;
+namespace interproc::internal {
+namespace {
 
-Result<Channel> Channel::Open(const Name& name, const ChannelOptions&) {
-  INTERPROC_RETURN_IF_ERROR(name.Validate());
-  return Error(Errc::kUnsupported, "Channel::Open: not yet available on Windows");
+constexpr std::uint64_t kEntryPage = win::kEntrySize;  // the region starts here
+constexpr auto kSettleWait = std::chrono::seconds(2);
+
+const win::AccessMasks kSectionMasks{
+    SECTION_ALL_ACCESS, SECTION_QUERY | SECTION_MAP_READ | READ_CONTROL, SECTION_MAP_WRITE};
+const win::AccessMasks kEventMasks{EVENT_ALL_ACCESS, SYNCHRONIZE | READ_CONTROL,
+                                   EVENT_MODIFY_STATE};
+constexpr DWORD kEventUse = SYNCHRONIZE | EVENT_MODIFY_STATE;
+
+DWORD Hi(std::uint64_t v) { return static_cast<DWORD>(v >> 32); }
+DWORD Lo(std::uint64_t v) { return static_cast<DWORD>(v & 0xffffffffu); }
+
+Error MapError(const char* call) {
+  const DWORD err = ::GetLastError();
+  if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_COMMITMENT_LIMIT) {
+    return Error(Errc::kResourceExhausted, call, static_cast<int>(err));
+  }
+  return Error::FromWin32(call, err);
 }
 
-namespace {
-Error NotOpen() { return Error(Errc::kInvalidArgument, "Channel: not open"); }
+std::uint64_t FileTimeTicks(const FILETIME& ft) {
+  const std::uint64_t t = (static_cast<std::uint64_t>(ft.dwHighDateTime) << 32) | ft.dwLowDateTime;
+  return t & kStartTicksMask;
+}
+
+// Opens process `pid` if it runs and started at `start_ticks` (0: any).
+ProcessCheck OpenLive(std::uint32_t pid, std::uint64_t start_ticks, UniqueWinHandle* out) {
+  if (pid == 0) return ProcessCheck::kDead;
+  UniqueWinHandle h(::OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+                                  static_cast<DWORD>(pid)));
+  if (!h.is_valid()) {
+    // No such process; anything else (access denied) says it exists.
+    return ::GetLastError() == ERROR_INVALID_PARAMETER ? ProcessCheck::kDead
+                                                       : ProcessCheck::kUnknown;
+  }
+  // An exited process's object lives on while anyone holds a handle to it.
+  if (::WaitForSingleObject(h.get(), 0) == WAIT_OBJECT_0) return ProcessCheck::kDead;
+  if (start_ticks != 0) {
+    FILETIME created{}, exited{}, kernel{}, user{};
+    if (!::GetProcessTimes(h.get(), &created, &exited, &kernel, &user)) {
+      return ProcessCheck::kUnknown;
+    }
+    if (FileTimeTicks(created) != start_ticks) return ProcessCheck::kDead;  // pid reused
+  }
+  if (out != nullptr) *out = std::move(h);
+  return ProcessCheck::kAlive;
+}
+
+struct Watch {
+  UniqueWinHandle process;
+  HANDLE wait = nullptr;
+  std::function<void()> on_exit;
+};
+
+void CALLBACK OnProcessExit(void* context, BOOLEAN /*timed_out*/) {
+  static_cast<Watch*>(context)->on_exit();
+}
+
+class WinChannelPlatform final : public ChannelPlatform {
+ public:
+  ~WinChannelPlatform() override {
+    std::map<std::uint64_t, std::unique_ptr<Watch>> left;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      left.swap(watches_);
+    }
+    for (auto& entry : left) Stop(*entry.second);
+    if (view_ != nullptr) ::UnmapViewOfFile(view_);
+  }
+
+  // Opens (or creates) the four word events.
+  Result<void> OpenEvents(const Name& name, const Permissions& perms) {
+    INTERPROC_ASSIGN_OR_RETURN(win::Security security, win::Security::Make(perms, kEventMasks));
+    for (int i = 0; i < kChannelWords; ++i) {
+      const std::string tag = "chw" + std::to_string(i);
+      const std::wstring wname = win::SideName(name, tag.c_str());
+      ::SetLastError(ERROR_SUCCESS);
+      UniqueWinHandle h(::CreateEventExW(security.get(), wname.c_str(), 0,
+                                         kEventUse | win::OwnerCheckAccess(name)));
+      if (!h.is_valid()) return win::LastError("CreateEvent");
+      if (::GetLastError() == ERROR_ALREADY_EXISTS) {
+        INTERPROC_RETURN_IF_ERROR(win::CheckOwner(h.get(), name));
+      }
+      events_[i] = std::move(h);
+    }
+    return {};
+  }
+
+  void SetRegion(UniqueWinHandle section, void* view, std::uint64_t region_bytes) {
+    section_ = std::move(section);
+    view_ = view;
+    region_ = static_cast<std::byte*>(view) + kEntryPage;
+    region_bytes_ = region_bytes;
+  }
+
+  void Sleep(int word_id, std::atomic<std::uint32_t>* word, std::uint32_t expected,
+             Deadline deadline) noexcept override {
+    if (word->load(std::memory_order_acquire) != expected) return;
+    ::WaitForSingleObject(events_[word_id].get(), win::MillisUntil(deadline));
+  }
+
+  // One sleeper per word at most (sends and receives are serialized per
+  // process, and a role has one holder): `all` needs nothing more.
+  void Wake(int word_id, std::atomic<std::uint32_t>*, bool) noexcept override {
+    ::SetEvent(events_[word_id].get());
+  }
+
+  ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept override {
+    return OpenLive(pid, start_ticks, nullptr);
+  }
+
+  ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
+                            std::function<void()> on_exit, std::uint64_t* token) override {
+    *token = 0;
+    auto watch = std::make_unique<Watch>();
+    const ProcessCheck check = OpenLive(pid, start_ticks, &watch->process);
+    if (check != ProcessCheck::kAlive) return check;
+    watch->on_exit = std::move(on_exit);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!::RegisterWaitForSingleObject(&watch->wait, watch->process.get(), OnProcessExit,
+                                       watch.get(), INFINITE, WT_EXECUTEONLYONCE)) {
+      return ProcessCheck::kAlive;  // unwatched: sleepers still look every slice
+    }
+    *token = ++next_token_;
+    watches_.emplace(*token, std::move(watch));
+    return ProcessCheck::kAlive;
+  }
+
+  void Unwatch(std::uint64_t token) noexcept override {
+    std::unique_ptr<Watch> watch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = watches_.find(token);
+      if (it == watches_.end()) return;
+      watch = std::move(it->second);
+      watches_.erase(it);
+    }
+    Stop(*watch);
+  }
+
+ private:
+  // Returns once the callback is not running and never will.
+  static void Stop(Watch& w) { ::UnregisterWaitEx(w.wait, INVALID_HANDLE_VALUE); }
+
+  UniqueWinHandle section_;
+  void* view_ = nullptr;
+  UniqueWinHandle events_[kChannelWords];
+  std::mutex mu_;
+  std::uint64_t next_token_ = 0;
+  std::map<std::uint64_t, std::unique_ptr<Watch>> watches_;
+};
+
+win::NamedOps SectionOps(const Name& name, std::uint64_t total) {
+  const DWORD access = FILE_MAP_READ | FILE_MAP_WRITE | win::OwnerCheckAccess(name);
+  return win::NamedOps{
+      "CreateFileMapping",
+      "OpenFileMapping",
+      kSectionMasks,
+      [total](SECURITY_ATTRIBUTES* sa, const wchar_t* n) {
+        return ::CreateFileMappingW(INVALID_HANDLE_VALUE, sa, PAGE_READWRITE | SEC_COMMIT,
+                                    Hi(total), Lo(total), n);
+      },
+      [access](const wchar_t* n) { return ::OpenFileMappingW(access, FALSE, n); },
+  };
+}
+
+// The region bytes an existing entry records, once its creator has finished.
+Result<std::uint64_t> ReadEntry(HANDLE section) {
+  void* p = ::MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof(win::EntryRecord));
+  if (p == nullptr) return MapError("MapViewOfFile (entry)");
+  auto* shared = static_cast<win::EntryRecord*>(p);
+  std::atomic_ref<std::uint32_t> state(shared->state);
+  const Deadline until = Deadline::In(kSettleWait);
+  while (state.load(std::memory_order_acquire) == win::kEntryFresh && !until.expired()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  win::EntryRecord r;
+  std::memcpy(&r, shared, sizeof(r));
+  r.state = state.load(std::memory_order_acquire);
+  ::UnmapViewOfFile(p);
+  if (r.magic != win::kEntryMagic || r.version != win::kEntryVersion) {
+    return Error(Errc::kProtocol, "channel: damaged entry record");
+  }
+  if (r.kind != win::kEntryChannel) {
+    return Error(Errc::kInvalidArgument, "Channel::Open: the name is another kind of object");
+  }
+  if (r.state != win::kEntryLive) return Error(Errc::kProtocol, "channel: entry state");
+  if (r.size == 0 || r.size > kMaxChannelRegion) {
+    return Error(Errc::kProtocol, "channel: bad region size");
+  }
+  return r.size;
+}
+
 }  // namespace
 
-ChannelRole Channel::role() const noexcept { return ChannelRole::kServer; }
-Result<void> Channel::Send(std::span<const std::byte>, Deadline) { return NotOpen(); }
-Result<void> Channel::TrySend(std::span<const std::byte>) { return NotOpen(); }
-Result<void> Channel::Receive(std::vector<std::byte>&, Deadline) { return NotOpen(); }
-Result<std::size_t> Channel::Receive(std::span<std::byte>, Deadline) { return NotOpen(); }
-Result<void> Channel::TryReceive(std::vector<std::byte>&) { return NotOpen(); }
-Result<ChannelLoan> Channel::Loan(std::size_t, Deadline) { return NotOpen(); }
-Result<ChannelMessage> Channel::ReceiveView(Deadline) { return NotOpen(); }
-void Channel::EndLoan(std::size_t, bool, Result<void>*) noexcept {}
-void Channel::EndView() noexcept {}
-bool Channel::peer_connected() const noexcept { return false; }
-std::uint64_t Channel::overwritten() const noexcept { return 0; }
-std::uint32_t Channel::max_message() const noexcept { return 0; }
-std::uint32_t Channel::capacity() const noexcept { return 0; }
-ChannelMode Channel::mode() const noexcept { return ChannelMode::kQueue; }
-const Name& Channel::name() const noexcept {
-  static const Name kNone{""};
-  return kNone;
+std::uint32_t ThisProcessId() noexcept { return ::GetCurrentProcessId(); }
+
+std::uint64_t ThisProcessStartTicks() noexcept {
+  static const std::uint64_t ticks = [] {
+    FILETIME created{}, exited{}, kernel{}, user{};
+    if (!::GetProcessTimes(::GetCurrentProcess(), &created, &exited, &kernel, &user)) return 0ull;
+    return static_cast<unsigned long long>(FileTimeTicks(created));
+  }();
+  return ticks;
 }
 
-ChannelLoan::ChannelLoan(ChannelLoan&&) noexcept = default;
-ChannelLoan& ChannelLoan::operator=(ChannelLoan&&) noexcept = default;
-ChannelLoan::~ChannelLoan() = default;
-Result<void> ChannelLoan::Commit(std::size_t) { return NotOpen(); }
-ChannelMessage::ChannelMessage(ChannelMessage&&) noexcept = default;
-ChannelMessage& ChannelMessage::operator=(ChannelMessage&&) noexcept = default;
-ChannelMessage::~ChannelMessage() = default;
-void ChannelMessage::Release() noexcept {}
+Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
+                                                             const ChannelConfig& cfg,
+                                                             const Permissions& perms,
+                                                             bool* created) {
+  auto platform = std::make_unique<WinChannelPlatform>();
+  // The events first: nothing is published that could fail afterwards.
+  INTERPROC_RETURN_IF_ERROR(platform->OpenEvents(name, perms));
+  const std::uint64_t region_bytes = ChannelRegionBytes(cfg);
+  const win::NamedOps ops = SectionOps(name, kEntryPage + region_bytes);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto fresh = win::CreateOrOpen(name, OpenMode::kCreateOnly, perms, ops);
+    if (fresh.has_value()) {
+      const auto total = static_cast<SIZE_T>(kEntryPage + region_bytes);
+      void* view =
+          ::MapViewOfFile(fresh->object.get(), FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, total);
+      if (view == nullptr) return MapError("MapViewOfFile");
+      auto* record = static_cast<win::EntryRecord*>(view);
+      record->magic = win::kEntryMagic;
+      record->version = win::kEntryVersion;
+      record->kind = win::kEntryChannel;
+      record->size = region_bytes;
+      InitNewChannelRegion(static_cast<std::byte*>(view) + kEntryPage, cfg);
+      std::atomic_ref<std::uint32_t>(record->state)
+          .store(win::kEntryLive, std::memory_order_release);
+      platform->SetRegion(std::move(fresh->object), view, region_bytes);
+      *created = true;
+      return std::unique_ptr<ChannelPlatform>(std::move(platform));
+    }
+    if (fresh.error().code() != Errc::kAlreadyExists) return fresh.error();
+    auto opened = win::CreateOrOpen(name, OpenMode::kOpenOnly, perms, ops);
+    if (!opened.has_value()) {
+      if (opened.error().code() == Errc::kNotFound) continue;  // it just went away
+      return opened.error();
+    }
+    INTERPROC_ASSIGN_OR_RETURN(const std::uint64_t found, ReadEntry(opened->object.get()));
+    void* view = ::MapViewOfFile(opened->object.get(), FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
+                                 static_cast<SIZE_T>(kEntryPage + found));
+    if (view == nullptr) {
+      const DWORD err = ::GetLastError();
+      if (err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_COMMITMENT_LIMIT) {
+        return Error(Errc::kResourceExhausted, "MapViewOfFile", static_cast<int>(err));
+      }
+      return Error(Errc::kProtocol, "channel: region smaller than its record",
+                   static_cast<int>(err));
+    }
+    platform->SetRegion(std::move(opened->object), view, found);
+    *created = false;
+    return std::unique_ptr<ChannelPlatform>(std::move(platform));
+  }
+  return Error(Errc::kBusy, "Channel::Open: the name keeps changing");
+}
 
-}  // namespace interproc
+}  // namespace interproc::internal

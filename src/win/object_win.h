@@ -10,6 +10,7 @@
 #include <windows.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -34,6 +35,38 @@ Result<std::wstring> Widen(const std::string& s);
 
 // The error of the calling thread's GetLastError().
 Error LastError(const char* call);
+
+// The record at the start of an entry section "<scope>\interproc.<base>": the
+// section that holds the name of a shared-memory region (shared_memory_win.cc)
+// or of a channel (channel_win.cc). `kind` tells them apart. Shared, hence
+// distrusted: copy it out and check it.
+inline constexpr std::uint64_t kEntryMagic = 0x6d68732e636f7270ull;  // "proc.shm"
+inline constexpr std::uint32_t kEntryVersion = 1;
+inline constexpr DWORD kEntrySize = 4096;
+
+enum EntryKind : std::uint32_t {
+  kEntryMemory = 1,   // shared memory on the paging file
+  kEntryFile = 2,     // shared memory on a file
+  kEntryChannel = 3,  // a channel: its region follows the entry page
+};
+
+enum EntryState : std::uint32_t {
+  kEntryFresh = 0,  // being created by the entry's creator
+  kEntryLive = 1,
+  kEntryUnlinked = 2,
+  kEntryReviving = 3,  // an unlinked entry being reused by a Create
+};
+
+struct EntryRecord {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t state;  // EntryState, accessed atomically
+  std::uint32_t kind;   // EntryKind
+  std::uint32_t reserved;
+  std::uint64_t size;        // shared memory: data bytes; channel: region bytes
+  std::uint64_t generation;  // shared memory: of the data section; accessed atomically
+};
+static_assert(sizeof(EntryRecord) == 40);
 
 // Specific access rights of one kind of object.
 struct AccessMasks {

@@ -1,8 +1,8 @@
 // The registry on Windows. Named kernel objects cannot be listed through
 // documented calls, so ListObjects is Unsupported. RemoveObject unlinks a
-// shared-memory name (see shared_memory_win.cc); a mutex, semaphore or event
-// cannot lose its name while open, so for them it only checks that the name
-// exists and leaves the object to its handles.
+// shared-memory name (see shared_memory_win.cc); a mutex, semaphore, event or
+// channel cannot lose its name while open, so for them it only checks that the
+// name exists and leaves the object to its handles.
 
 #include <windows.h>
 
@@ -20,7 +20,12 @@ Result<void> RemoveObject(const Name& name) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
   const std::wstring wname = win::ObjectName(name);
   UniqueWinHandle h(::OpenFileMappingW(FILE_MAP_READ, FALSE, wname.c_str()));
-  if (h.is_valid()) return SharedMemory::Unlink(name);
+  if (h.is_valid()) {
+    Result<void> unlinked = SharedMemory::Unlink(name);
+    // A channel's entry (InvalidArgument for Unlink) keeps its name while open.
+    if (!unlinked.has_value() && unlinked.error().code() == Errc::kInvalidArgument) return {};
+    return unlinked;
+  }
   const DWORD err = ::GetLastError();
   // A name of another kind answers ERROR_INVALID_HANDLE: it exists.
   if (err == ERROR_INVALID_HANDLE) return {};

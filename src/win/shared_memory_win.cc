@@ -47,30 +47,18 @@ struct SharedMemory::Impl {
 
 namespace {
 
-constexpr std::uint64_t kEntryMagic = 0x6d68732e636f7270ull;  // "proc.shm"
-constexpr std::uint32_t kEntryVersion = 1;
-constexpr std::uint32_t kKindMemory = 1;
-constexpr std::uint32_t kKindFile = 2;
+using win::EntryRecord;
+using win::kEntryChannel;
+using win::kEntryFile;
+using win::kEntryFresh;
+using win::kEntryLive;
+using win::kEntryMagic;
+using win::kEntryMemory;
+using win::kEntryReviving;
+using win::kEntrySize;
+using win::kEntryUnlinked;
+using win::kEntryVersion;
 
-enum EntryState : std::uint32_t {
-  kFresh = 0,  // being created by the entry's creator
-  kLive = 1,
-  kUnlinked = 2,
-  kReviving = 3,  // an unlinked entry being reused by a Create
-};
-
-struct EntryRecord {
-  std::uint64_t magic;
-  std::uint32_t version;
-  std::uint32_t state;  // EntryState, accessed atomically
-  std::uint32_t kind;
-  std::uint32_t reserved;
-  std::uint64_t size;
-  std::uint64_t generation;  // accessed atomically
-};
-static_assert(sizeof(EntryRecord) == 40);
-
-constexpr DWORD kEntrySize = 4096;
 constexpr auto kSettleWait = std::chrono::seconds(2);
 
 const win::AccessMasks kSectionMasks{
@@ -148,11 +136,18 @@ class EntryView {
 std::uint32_t SettledState(const EntryView& view) {
   const Deadline until = Deadline::In(kSettleWait);
   std::uint32_t s = view.state().load(std::memory_order_acquire);
-  while ((s == kFresh || s == kReviving) && !until.expired()) {
+  while ((s == kEntryFresh || s == kEntryReviving) && !until.expired()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     s = view.state().load(std::memory_order_acquire);
   }
   return s;
+}
+
+// Whether the entry holds a channel's name (channel_win.cc), not a region's.
+bool IsChannel(const EntryView& view) {
+  EntryRecord record;
+  std::memcpy(&record, view.get(), sizeof(record));
+  return record.magic == kEntryMagic && record.kind == kEntryChannel;
 }
 
 win::NamedOps EntryOps(const Name& name, DWORD open_access) {
@@ -205,11 +200,11 @@ Result<std::unique_ptr<SharedMemory::Impl>> Publish(const Name& name, const Perm
   EntryRecord* r = view.get();
   r->magic = kEntryMagic;
   r->version = kEntryVersion;
-  r->kind = spec.file == INVALID_HANDLE_VALUE ? kKindMemory : kKindFile;
+  r->kind = spec.file == INVALID_HANDLE_VALUE ? kEntryMemory : kEntryFile;
   r->reserved = 0;
   r->size = spec.size;
   view.generation().store(generation, std::memory_order_relaxed);
-  view.state().store(kLive, std::memory_order_release);
+  view.state().store(kEntryLive, std::memory_order_release);
 
   auto impl = std::make_unique<SharedMemory::Impl>();
   impl->name = name;
@@ -228,7 +223,7 @@ Result<std::unique_ptr<SharedMemory::Impl>> CreateRegion(const Name& name, const
   auto fresh = win::CreateOrOpen(name, OpenMode::kCreateOnly, perms, ops);
   if (fresh.has_value()) {
     INTERPROC_ASSIGN_OR_RETURN(EntryView view, EntryView::Map(fresh->object.get(), true));
-    return Publish(name, perms, std::move(fresh->object), view, spec, kUnlinked);
+    return Publish(name, perms, std::move(fresh->object), view, spec, kEntryUnlinked);
   }
   if (fresh.error().code() != Errc::kAlreadyExists) return fresh.error();
   const Error taken = fresh.error();
@@ -239,11 +234,11 @@ Result<std::unique_ptr<SharedMemory::Impl>> CreateRegion(const Name& name, const
   if (!entry.is_valid() || !win::CheckOwner(entry.get(), name).has_value()) return taken;
   auto view = EntryView::Map(entry.get(), true);
   if (!view.has_value() || view->get()->magic != kEntryMagic) return taken;
-  std::uint32_t expected = kUnlinked;
-  if (!view->state().compare_exchange_strong(expected, kReviving, std::memory_order_acq_rel)) {
+  std::uint32_t expected = kEntryUnlinked;
+  if (!view->state().compare_exchange_strong(expected, kEntryReviving, std::memory_order_acq_rel)) {
     return taken;
   }
-  return Publish(name, perms, std::move(entry), *view, spec, kUnlinked);
+  return Publish(name, perms, std::move(entry), *view, spec, kEntryUnlinked);
 }
 
 // Opens the live region of `name`.
@@ -258,13 +253,16 @@ Result<std::unique_ptr<SharedMemory::Impl>> OpenRegion(const Name& name, Access 
 
   for (int attempt = 0; attempt < 16; ++attempt) {
     const std::uint32_t state = SettledState(view);
-    if (state == kUnlinked) return Error(Errc::kNotFound, "shared memory: unlinked");
-    if (state != kLive) return Error(Errc::kProtocol, "shared memory: entry state");
+    if (IsChannel(view)) {
+      return Error(Errc::kInvalidArgument, "shared memory: the name is a channel");
+    }
+    if (state == kEntryUnlinked) return Error(Errc::kNotFound, "shared memory: unlinked");
+    if (state != kEntryLive) return Error(Errc::kProtocol, "shared memory: entry state");
     const std::uint64_t generation = view.generation().load(std::memory_order_acquire);
     EntryRecord record;
     std::memcpy(&record, view.get(), sizeof(record));
     if (record.magic != kEntryMagic || record.version != kEntryVersion ||
-        (record.kind != kKindMemory && record.kind != kKindFile) || record.size == 0 ||
+        (record.kind != kEntryMemory && record.kind != kEntryFile) || record.size == 0 ||
         record.size > SharedMemory::kMaxSize) {
       return Error(Errc::kProtocol, "shared memory: damaged entry record");
     }
@@ -273,7 +271,7 @@ Result<std::unique_ptr<SharedMemory::Impl>> OpenRegion(const Name& name, Access 
                                             FALSE, dname.c_str()));
     const DWORD err = ::GetLastError();
     // The record must not have changed around the open.
-    if (view.state().load(std::memory_order_acquire) != kLive ||
+    if (view.state().load(std::memory_order_acquire) != kEntryLive ||
         view.generation().load(std::memory_order_acquire) != generation) {
       continue;
     }
@@ -298,7 +296,7 @@ Result<std::unique_ptr<SharedMemory::Impl>> OpenRegion(const Name& name, Access 
     impl->entry = std::move(entry);
     impl->mapping = std::move(data);
     impl->size = record.size;
-    impl->file_backed = record.kind == kKindFile;
+    impl->file_backed = record.kind == kEntryFile;
     impl->access = access;
     return impl;
   }
@@ -408,13 +406,14 @@ Result<void> SharedMemory::Unlink(const Name& name) {
   INTERPROC_RETURN_IF_ERROR(win::CheckOwner(entry.get(), name));
   INTERPROC_ASSIGN_OR_RETURN(EntryView view, EntryView::Map(entry.get(), true));
   std::uint32_t state = SettledState(view);
-  while (state == kLive) {
-    if (view.state().compare_exchange_weak(state, kUnlinked, std::memory_order_acq_rel)) {
+  if (IsChannel(view)) return Error(Errc::kInvalidArgument, "shared memory: the name is a channel");
+  while (state == kEntryLive) {
+    if (view.state().compare_exchange_weak(state, kEntryUnlinked, std::memory_order_acq_rel)) {
       return {};
     }
-    if (state == kFresh || state == kReviving) state = SettledState(view);
+    if (state == kEntryFresh || state == kEntryReviving) state = SettledState(view);
   }
-  if (state == kUnlinked) return Error(Errc::kNotFound, "shared memory: unlinked");
+  if (state == kEntryUnlinked) return Error(Errc::kNotFound, "shared memory: unlinked");
   return Error(Errc::kProtocol, "shared memory: entry state");
 }
 

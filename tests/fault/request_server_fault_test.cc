@@ -71,11 +71,11 @@ class ScopedRemove {
   Name n_;
 };
 
-std::span<const std::byte> AsBytes(std::string_view s) {
+[[maybe_unused]] std::span<const std::byte> AsBytes(std::string_view s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
-std::string Text(std::span<const std::byte> b) {
+[[maybe_unused]] std::string Text(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
@@ -241,7 +241,7 @@ class StreamChecker {
   std::string first_error_;
 };
 
-RequestServerOptions Options(std::uint32_t max_clients = 64) {
+[[maybe_unused]] RequestServerOptions Options(std::uint32_t max_clients = 64) {
   RequestServerOptions o;
   o.max_request = static_cast<std::uint32_t>(kHeader + kMaxPayload);
   o.max_response = static_cast<std::uint32_t>(kHeader + kMaxPayload);

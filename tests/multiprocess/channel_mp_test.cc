@@ -30,15 +30,6 @@
 #include "interproc/interproc.h"
 #include "test_support.h"
 
-#if defined(_WIN32)
-#define INTERPROC_SKIP_CHANNEL_ON_WINDOWS() \
-  GTEST_SKIP() << "channel not yet implemented on Windows"
-#else
-#define INTERPROC_SKIP_CHANNEL_ON_WINDOWS() \
-  do {                                      \
-  } while (false)
-#endif
-
 namespace interproc {
 namespace {
 
@@ -360,7 +351,6 @@ void WaitUntilAsleep([[maybe_unused]] long tid) {
 }
 
 TEST(ChannelMp, MillionCheckedMessagesFromChildToParent) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   constexpr std::uint64_t kCount = 1'000'000;
   const Name n = testing::UniqueName("ch");
   ScopedRemove cleanup(n);
@@ -381,7 +371,6 @@ TEST(ChannelMp, MillionCheckedMessagesFromChildToParent) {
 }
 
 TEST(ChannelMp, CheckedStreamsBothWaysAtOnce) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   constexpr std::uint64_t kCount = 300'000;
   const Name n = testing::UniqueName("ch");
   ScopedRemove cleanup(n);
@@ -403,7 +392,6 @@ TEST(ChannelMp, CheckedStreamsBothWaysAtOnce) {
 }
 
 TEST(ChannelMp, RoundTrips) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   constexpr std::uint64_t kCount = 10'000;
   const Name n = testing::UniqueName("ch");
   ScopedRemove cleanup(n);
@@ -425,7 +413,6 @@ TEST(ChannelMp, RoundTrips) {
 }
 
 TEST(ChannelMp, RolesFollowTheOrderOfOpening) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   {
     SCOPED_TRACE("the parent opens first");
     const Name n = testing::UniqueName("ch");
@@ -500,7 +487,6 @@ void ExpectPeerGoneWhenKilledDuringReceive(Channel& ch, testing::Child& child) {
 }
 
 TEST(ChannelMp, KilledClientGivesBlockedServerPeerGoneThenANewClientWorks) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   const Name n = testing::UniqueName("ch");
   ScopedRemove cleanup(n);
   const Name opened = testing::UniqueName("opened");
@@ -542,7 +528,6 @@ TEST(ChannelMp, KilledClientGivesBlockedServerPeerGoneThenANewClientWorks) {
 }
 
 TEST(ChannelMp, KilledServerGivesBlockedClientPeerGoneThenANewServerWorks) {
-  INTERPROC_SKIP_CHANNEL_ON_WINDOWS();
   const Name n = testing::UniqueName("ch");
   const Name opened = testing::UniqueName("opened");
   ScopedRemove cleanup(n), cleanup2(opened);

@@ -48,10 +48,15 @@ bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions&, Pr
   PROCESS_INFORMATION pi{};
   std::vector<char> buf(cmd.begin(), cmd.end());
   buf.push_back('\0');
-  if (!::CreateProcessA(argv[0].c_str(), buf.data(), nullptr, nullptr, FALSE, 0, nullptr,
-                        nullptr, &si, &pi)) {
-    return false;
+  // Wine's CreateProcess fails now and then on a loaded machine: try again.
+  bool started = false;
+  for (int attempt = 0; attempt < 5 && !started; ++attempt) {
+    if (attempt > 0) ::Sleep(100);
+    std::vector<char> line = buf;  // CreateProcess may modify the command line
+    started = ::CreateProcessA(argv[0].c_str(), line.data(), nullptr, nullptr, FALSE, 0, nullptr,
+                               nullptr, &si, &pi) != FALSE;
   }
+  if (!started) return false;
   ::CloseHandle(pi.hThread);
   *pid = pi.dwProcessId;
   *handle = reinterpret_cast<std::intptr_t>(pi.hProcess);

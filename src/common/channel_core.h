@@ -1,0 +1,102 @@
+// The portable half of the channel: roles, the queue and latest-value rings,
+// Send / Receive / Loan / View, peer bookkeeping and validation, over the layout
+// of channel_layout.h (channel_core.cc defines the members of Channel). The OS
+// half is a ChannelPlatform: sleeping on a 32-bit word of the region and waking
+// its sleeper, the named shared region itself, and the identity, liveness and
+// death of processes. Each platform defines OpenChannelPlatform,
+// ThisProcessId and ThisProcessStartTicks (channel_posix.cc, channel_win.cc).
+//
+// Fast paths (a message that is there, room that is there, a peer already
+// verified) touch only shared memory; the platform is called to sleep, to wake
+// a sleeper, and to look at a new or departed peer.
+
+#ifndef INTERPROC_SRC_COMMON_CHANNEL_CORE_H_
+#define INTERPROC_SRC_COMMON_CHANNEL_CORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "channel_layout.h"
+#include "interproc/deadline.h"
+#include "interproc/name.h"
+#include "interproc/permissions.h"
+#include "interproc/result.h"
+
+namespace interproc::internal {
+
+// Where a process stands.
+enum class ProcessCheck : std::uint8_t {
+  kAlive,    // it runs, and it is the process meant
+  kDead,     // it has exited, or its pid names a later process
+  kUnknown,  // cannot tell (no permission, no resources): taken as alive
+};
+
+// The words a party sleeps on: ring r's tail (in its producer line; the consumer
+// sleeps on it) is word 2r, its head (consumer line; the producer sleeps on it)
+// is word 2r + 1.
+inline constexpr int kChannelWords = 4;
+inline constexpr int TailWord(int ring) { return 2 * ring; }
+inline constexpr int HeadWord(int ring) { return 2 * ring + 1; }
+
+// The OS services of one open channel. Destroying it unmaps the region and
+// closes what it holds; it never touches the shared state.
+class ChannelPlatform {
+ public:
+  ChannelPlatform() = default;
+  ChannelPlatform(const ChannelPlatform&) = delete;
+  ChannelPlatform& operator=(const ChannelPlatform&) = delete;
+  virtual ~ChannelPlatform() = default;
+
+  // The channel's region (ChannelControl and the rings), and its size as the
+  // OS object records it: the configuration inside is checked against it.
+  std::byte* region() const noexcept { return region_; }
+  std::uint64_t region_bytes() const noexcept { return region_bytes_; }
+
+  // Sleeps while `*word == expected`, until woken or `deadline`; may return
+  // early. `word_id` (TailWord / HeadWord) names `word` among the channel's.
+  virtual void Sleep(int word_id, std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                     Deadline deadline) noexcept = 0;
+  // Wakes the sleeper (or, `all`, every sleeper) of word `word_id`. A wake with
+  // no sleeper must not be lost for a sleeper that has read `word` before the
+  // waker changed it and has not slept yet.
+  virtual void Wake(int word_id, std::atomic<std::uint32_t>* word, bool all) noexcept = 0;
+
+  // Whether process `pid`, started at `start_ticks` (0: do not check), runs.
+  virtual ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept = 0;
+  // As CheckProcess; when alive, also runs `on_exit` once (on another thread)
+  // when it exits, and sets `*token` for Unwatch (0 if it cannot be watched).
+  virtual ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
+                                    std::function<void()> on_exit, std::uint64_t* token) = 0;
+  // After this returns, the callback of `token` is not running and never will.
+  virtual void Unwatch(std::uint64_t token) noexcept = 0;
+
+ protected:
+  std::byte* region_ = nullptr;
+  std::uint64_t region_bytes_ = 0;
+};
+
+// This process: its id, and its start time truncated to 40 bits (see
+// process_start.h). Defined by each platform.
+std::uint32_t ThisProcessId() noexcept;
+std::uint64_t ThisProcessStartTicks() noexcept;
+
+// Creates the channel `name` for `cfg` (then `*created`: the region was
+// initialized with InitNewChannelRegion before any other process could see it)
+// or opens the existing one (its region not yet validated). Errors:
+// InvalidArgument (another kind of object), PermissionDenied, ResourceExhausted,
+// Protocol, Busy. Defined by each platform.
+Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
+                                                             const ChannelConfig& cfg,
+                                                             const Permissions& perms,
+                                                             bool* created);
+
+// Initializes a fresh, zero-filled region for `cfg` with this process attached
+// as the server (generation 1).
+void InitNewChannelRegion(std::byte* region, const ChannelConfig& cfg);
+
+}  // namespace interproc::internal
+
+#endif  // INTERPROC_SRC_COMMON_CHANNEL_CORE_H_

@@ -7,7 +7,10 @@
 // server answers in the client's object and wakes the client only if it sleeps.
 // Both sides watch the other's process through the peer monitor.
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -156,6 +159,22 @@ bool ProcessAlive(std::uint32_t pid, std::uint64_t ticks) {
   return fd.error().code() != Errc::kNotFound;
 }
 
+// Entry ownership: whoever moves an entry out of kFree or into kClaimed owns it
+// and is the only writer of its fields. A free entry has pid 0, so that a sweeper
+// never mistakes a client that has just claimed it (pid not yet written) for a
+// dead one, nor judges it by its predecessor's pid.
+void ReleaseEntry(ClientEntry& e) {
+  e.pid.store(0, std::memory_order_relaxed);
+  e.state.store(static_cast<std::uint32_t>(EntryState::kFree), std::memory_order_release);
+}
+
+// Takes an entry found in state `seen` (kClaimed with pid 0 means "being set
+// up": never taken from its owner).
+bool TakeEntry(ClientEntry& e, std::uint32_t seen) {
+  return e.state.compare_exchange_strong(seen, static_cast<std::uint32_t>(EntryState::kClaimed),
+                                         std::memory_order_acq_rel);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- server
@@ -173,6 +192,7 @@ struct ServedClient {
   std::uint32_t pid = 0;
   std::uint64_t watch = 0;
   std::atomic<bool> dead{false};
+  std::atomic<bool> recheck{false};  // news arrived while another thread served it
 };
 
 }  // namespace
@@ -193,6 +213,7 @@ struct RequestServer::Impl {
   std::atomic<std::uint32_t> connected{0};
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::chrono::steady_clock::rep> last_sweep{0};
+  std::atomic<std::uint32_t> sweeps{0};
   pid_t owner_pid = ::getpid();
 
   ~Impl() {
@@ -230,7 +251,11 @@ struct RequestServer::Impl {
       }
       next = EntryState::kFree;
     }
-    state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
+    if (next == EntryState::kFree) {
+      ReleaseEntry(entries[i]);
+    } else {
+      state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
+    }
   }
 
   // Frees the entries of clients that died where no pending bit may ever bring
@@ -245,11 +270,44 @@ struct RequestServer::Impl {
       std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
       if (!lock.owns_lock() || clients[i].attached) continue;
       const std::uint32_t pid = e.pid.load();
-      if (pid != 0 && ProcessAlive(pid, e.start_time.load())) continue;
+      if (pid == 0 || ProcessAlive(pid, e.start_time.load())) continue;
+      if (!TakeEntry(e, st)) continue;
       (void)internal::UnlinkObject(ClientObjectName(name, i, e.nonce.load()),
                                    static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient));
-      e.state.compare_exchange_strong(st, static_cast<std::uint32_t>(EntryState::kFree));
+      ReleaseEntry(e);
     }
+  }
+
+  // Removes client objects that nobody holds any more: a client killed while it
+  // was releasing its object (after the server had let go) leaves a name behind
+  // that no entry points to. Every live holder keeps a shared lock, so an object
+  // we can lock exclusively is an orphan.
+  void SweepOrphans() {
+    Result<std::string> probe = internal::ObjectPath(ClientObjectName(name, 0, 0));
+    if (!probe.has_value()) return;
+    const std::string& path = *probe;
+    const std::size_t slash = path.rfind('/');
+    const std::string dir = path.substr(0, slash);
+    const std::string prefix = path.substr(slash + 1, path.size() - slash - 1 - 3);  // "...rc"
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (dirent* ent = ::readdir(d)) {
+      if (std::strncmp(ent->d_name, prefix.c_str(), prefix.size()) != 0) continue;
+      const int fd = ::openat(::dirfd(d), ent->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+      if (fd < 0) continue;
+      struct flock fl {};
+      fl.l_type = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+      fl.l_len = 1;
+      struct stat mine {}, named {};
+      if (::fcntl(fd, F_OFD_SETLK, &fl) == 0 && ::fstat(fd, &mine) == 0 &&
+          ::fstatat(::dirfd(d), ent->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+          mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
+        ::unlinkat(::dirfd(d), ent->d_name, 0);
+      }
+      ::close(fd);
+    }
+    ::closedir(d);
   }
 
   // Drops a client whose memory is damaged; it reconnects on its next call.
@@ -324,9 +382,21 @@ struct RequestServer::Impl {
     return {};
   }
 
+  // Serves client `i` unless another thread is serving it: then that thread
+  // looks again when it is done, and this one moves on to other clients.
   void Handle(std::uint32_t i, const RequestHandler& handler) {
     ServedClient& c = clients[i];
-    std::lock_guard<std::mutex> lock(c.mu);
+    c.recheck.store(true, std::memory_order_seq_cst);
+    while (c.recheck.load(std::memory_order_seq_cst)) {
+      std::unique_lock<std::mutex> lock(c.mu, std::try_to_lock);
+      if (!lock.owns_lock()) return;
+      c.recheck.store(false, std::memory_order_seq_cst);
+      HandleLocked(i, handler);
+    }
+  }
+
+  void HandleLocked(std::uint32_t i, const RequestHandler& handler) {
+    ServedClient& c = clients[i];
     ClientEntry& e = entries[i];
     const auto st = static_cast<EntryState>(e.state.load(std::memory_order_acquire));
     if (c.dead.load() || (c.attached && st == EntryState::kLeaving)) {
@@ -335,7 +405,7 @@ struct RequestServer::Impl {
     }
     if (!c.attached) {
       if (st == EntryState::kLeaving) {
-        e.state.store(static_cast<std::uint32_t>(EntryState::kFree), std::memory_order_release);
+        ReleaseEntry(e);
         return;
       }
       if (st != EntryState::kRegistered) return;  // nothing for us
@@ -392,7 +462,10 @@ struct RequestServer::Impl {
                          kSweepInterval).count()) {
       return;
     }
-    if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) Sweep();
+    if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      Sweep();
+      if (++sweeps % 5 == 0) SweepOrphans();
+    }
   }
 
   void Loop(const RequestHandler& handler, Deadline deadline) {
@@ -606,7 +679,7 @@ struct RequestClient::Impl {
       ClientEntry& e = entries[index];
       std::uint32_t st = e.state.load();
       if (st == static_cast<std::uint32_t>(EntryState::kCutOff)) {
-        e.state.compare_exchange_strong(st, static_cast<std::uint32_t>(EntryState::kFree));
+        if (TakeEntry(e, st)) ReleaseEntry(e);
       } else if (!ServerGone()) {
         e.state.store(static_cast<std::uint32_t>(EntryState::kLeaving), std::memory_order_release);
         RaisePending(control, pending, index);
@@ -630,8 +703,9 @@ struct RequestClient::Impl {
     }
     const std::uint32_t pid = e.pid.load();
     if (pid == 0 || ProcessAlive(pid, e.start_time.load())) return;
+    if (!TakeEntry(e, st)) return;
     (void)internal::UnlinkObject(ClientObjectName(name, i, e.nonce.load()), 0);
-    e.state.compare_exchange_strong(st, static_cast<std::uint32_t>(EntryState::kFree));
+    ReleaseEntry(e);
   }
 
   // One attempt to connect to a live server. NotFound: no live server now.
@@ -710,13 +784,13 @@ struct RequestClient::Impl {
                                internal::kPageSize + h.data_size, Permissions::OwnerOnly(),
                                init_fn, &init);
     if (!obj.has_value()) {
-      e.state.store(static_cast<std::uint32_t>(EntryState::kFree));
+      ReleaseEntry(e);
       Disconnect();
       return obj.error();
     }
     Result<Mapped> m = MapObject(std::move(obj).value());
     if (!m.has_value()) {
-      e.state.store(static_cast<std::uint32_t>(EntryState::kFree));
+      ReleaseEntry(e);
       Disconnect();
       return m.error();
     }

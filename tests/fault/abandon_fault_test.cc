@@ -25,14 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Linux: waits until the thread `tid` (of any process) sleeps in the kernel, so
 // that a test can act while a peer is really blocked. Elsewhere returns at once;

@@ -23,14 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 #define INTERPROC_REQUIRE_NOBODY()                                                  \
   do {                                                                              \

@@ -62,23 +62,10 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
+using testing::ScopedRemove;
 
- private:
-  Name n_;
-};
-
-[[maybe_unused]] std::span<const std::byte> AsBytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-[[maybe_unused]] std::string Text(std::span<const std::byte> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
+using testing::AsBytes;
+using testing::Text;
 // ------------------------------------------------------------ checked calls
 //
 // Call `seq` of stream `stream`: a 24-byte header [stream:4][kRequestMagic:4]

@@ -36,23 +36,10 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
+using testing::ScopedRemove;
 
- private:
-  Name n_;
-};
-
-std::span<const std::byte> AsBytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-std::string Text(std::span<const std::byte> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
+using testing::AsBytes;
+using testing::Text;
 // A checked message stream: message `seq` of stream `stream` is a 16-byte header
 // [seq:8][FNV-1a of the payload:8] and a payload of a pseudo-random size in
 // 0..max_payload with pseudo-random contents, both derived from (stream, seq).

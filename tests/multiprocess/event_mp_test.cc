@@ -21,14 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 std::atomic_ref<std::uint32_t> Counter(View& v) {
   return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(v.data()));

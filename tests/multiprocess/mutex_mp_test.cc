@@ -16,14 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Locks the mutex (expecting a normal acquisition), sets "locked", then blocks
 // on "never" until killed.

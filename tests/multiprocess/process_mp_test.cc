@@ -14,14 +14,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 INTERPROC_TEST_CHILD(ProcExitOnGo) {
   auto go = Event::Open(Name(ChildArg("go")));

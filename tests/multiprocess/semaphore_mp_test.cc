@@ -15,14 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Against a semaphore created with (0, 3): release 2, overflow by 2, release 1.
 INTERPROC_TEST_CHILD(SemOverflow) {

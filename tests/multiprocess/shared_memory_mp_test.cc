@@ -15,14 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 std::byte Pattern(std::size_t i) { return static_cast<std::byte>((i * 7 + 3) & 0xff); }
 

@@ -15,14 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildArg;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Until "stop" is set: takes A (alternating WaitAny and TryWait) and gives it back.
 // A count that appears twice makes its Release fail (max 1).

@@ -11,12 +11,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "interproc/deadline.h"
 #include "interproc/name.h"
 #include "interproc/process.h"
+#include "interproc/registry.h"
 
 namespace interproc::testing {
 
@@ -72,6 +74,26 @@ Child SpawnChild(std::string_view child_name,
 
 // In a child: the value of --arg=key=value ("" if absent).
 std::string ChildArg(std::string_view key);
+
+// Removes a name when the test ends, whatever happened to its objects.
+class ScopedRemove {
+ public:
+  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
+  ~ScopedRemove() { (void)RemoveObject(n_); }
+  ScopedRemove(const ScopedRemove&) = delete;
+  ScopedRemove& operator=(const ScopedRemove&) = delete;
+
+ private:
+  Name n_;
+};
+
+// The bytes of a string, and a string of bytes.
+inline std::span<const std::byte> AsBytes(std::string_view s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+inline std::string Text(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 // True when the tests run under Wine.
 bool RunningUnderWine();

@@ -15,14 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 void ExpectNotSet(Event& e) {
   auto r = e.TryWait();

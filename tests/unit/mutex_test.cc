@@ -14,14 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Runs `fn` on a new thread and returns its result.
 template <typename Fn>

@@ -45,23 +45,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
+using testing::ScopedRemove;
 
- private:
-  Name n_;
-};
-
-std::span<const std::byte> AsBytes(std::string_view s) {
-  return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
-
-std::string Text(std::span<const std::byte> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
+using testing::AsBytes;
+using testing::Text;
 std::vector<std::byte> Pattern(std::size_t n, std::uint32_t seed) {
   std::vector<std::byte> v(n);
   for (std::size_t i = 0; i < n; ++i) {

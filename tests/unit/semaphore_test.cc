@@ -18,14 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Takes every count with TryWait (up to `limit`) and returns how many it took.
 std::uint32_t Drain(Semaphore& s, std::uint32_t limit = 1000) {

@@ -21,14 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Removes a name at the end of a test, whatever its kind.
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // A fresh directory under the system temp directory, removed at the end.
 class TempDir {

@@ -27,14 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScopedRemove {
- public:
-  explicit ScopedRemove(Name n) : n_(std::move(n)) {}
-  ~ScopedRemove() { (void)RemoveObject(n_); }
-
- private:
-  Name n_;
-};
+using testing::ScopedRemove;
 
 // Owns a set of uniquely named objects and removes their names at the end.
 class Names {

@@ -267,14 +267,22 @@ struct RequestServer::Impl {
       ClientEntry& e = entries[i];
       std::uint32_t st = e.state.load(std::memory_order_acquire);
       if (st == static_cast<std::uint32_t>(EntryState::kFree)) continue;
-      std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
-      if (!lock.owns_lock() || clients[i].attached) continue;
-      const std::uint32_t pid = e.pid.load();
-      if (pid == 0 || ProcessAlive(pid, e.start_time.load())) continue;
-      if (!TakeEntry(e, st)) continue;
-      (void)internal::UnlinkObject(ClientObjectName(name, i, e.nonce.load()),
-                                   static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient));
-      ReleaseEntry(e);
+      {
+        std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
+        if (!lock.owns_lock()) continue;
+        if (!clients[i].attached) {
+          const std::uint32_t pid = e.pid.load();
+          if (pid != 0 && !ProcessAlive(pid, e.start_time.load()) && TakeEntry(e, st)) {
+            (void)internal::UnlinkObject(
+                ClientObjectName(name, i, e.nonce.load()),
+                static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient));
+            ReleaseEntry(e);
+          }
+        }
+      }
+      // A server thread that found the client busy while we held its lock left
+      // the news to us: hand it back to the serving threads.
+      if (clients[i].recheck.load(std::memory_order_seq_cst)) RaisePending(control, pending, i);
     }
   }
 

@@ -127,20 +127,13 @@ Result<void> Event::Pulse() {
 
 Result<void> Event::Wait(Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Event::Wait: not open");
-  HANDLE h = impl_->handle.get();
-  DWORD r = win::SpinWait(h, std::chrono::nanoseconds(impl_->spin_ns.load()), deadline);
-  if (r == WAIT_TIMEOUT) r = win::WaitHandle(h, deadline);
-  if (r == WAIT_OBJECT_0) return {};
-  if (r == WAIT_TIMEOUT) return Error(Errc::kTimedOut, "WaitForSingleObject", WAIT_TIMEOUT);
-  return win::LastError("WaitForSingleObject");
+  return win::WaitSignalled(impl_->handle.get(), std::chrono::nanoseconds(impl_->spin_ns.load()),
+                            deadline);
 }
 
 Result<void> Event::TryWait() {
-  auto r = Wait(Deadline::Now());
-  if (!r.has_value() && r.error() == Errc::kTimedOut) {
-    return Error(Errc::kWouldBlock, "WaitForSingleObject", WAIT_TIMEOUT);
-  }
-  return r;
+  if (!impl_) return Error(Errc::kInvalidArgument, "Event::TryWait: not open");
+  return win::TryWaitSignalled(impl_->handle.get());
 }
 
 EventReset Event::reset_mode() const noexcept { return impl_ ? impl_->reset : EventReset::kAuto; }

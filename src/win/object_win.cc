@@ -226,4 +226,20 @@ Error FromNtStatus(const char* call, LONG status) {
   return Error::FromWin32(call, to_dos != nullptr ? to_dos(status) : ERROR_GEN_FAILURE);
 }
 
+Result<void> WaitSignalled(HANDLE h, std::chrono::nanoseconds spin, Deadline deadline) {
+  DWORD r = SpinWait(h, spin, deadline);
+  if (r == WAIT_TIMEOUT) r = WaitHandle(h, deadline);
+  if (r == WAIT_OBJECT_0) return {};
+  if (r == WAIT_TIMEOUT) return Error(Errc::kTimedOut, "WaitForSingleObject", WAIT_TIMEOUT);
+  return LastError("WaitForSingleObject");
+}
+
+Result<void> TryWaitSignalled(HANDLE h) {
+  Result<void> r = WaitSignalled(h, std::chrono::nanoseconds(0), Deadline::Now());
+  if (!r.has_value() && r.error() == Errc::kTimedOut) {
+    return Error(Errc::kWouldBlock, "WaitForSingleObject", WAIT_TIMEOUT);
+  }
+  return r;
+}
+
 }  // namespace interproc::win

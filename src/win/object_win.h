@@ -131,6 +131,12 @@ inline DWORD WaitHandle(HANDLE h, Deadline deadline) { return WaitHandles(1, &h,
 // Returns WAIT_OBJECT_0 / WAIT_ABANDONED on acquisition, else WAIT_TIMEOUT.
 DWORD SpinWait(HANDLE h, std::chrono::nanoseconds spin, Deadline deadline);
 
+// Spins up to `spin`, then waits for `h` until `deadline`, for objects that are
+// simply signalled (events, semaphores). Errors: TimedOut, Internal.
+Result<void> WaitSignalled(HANDLE h, std::chrono::nanoseconds spin, Deadline deadline);
+// WaitSignalled(Deadline::Now()), with WouldBlock instead of TimedOut.
+Result<void> TryWaitSignalled(HANDLE h);
+
 // An ntdll export by name, as a function pointer of type Fn; nullptr if absent.
 using GenericProc = void (*)();
 GenericProc NtdllProc(const char* name);

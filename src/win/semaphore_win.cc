@@ -117,20 +117,13 @@ Semaphore::~Semaphore() = default;
 
 Result<void> Semaphore::Wait(Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Semaphore::Wait: not open");
-  HANDLE h = impl_->handle.get();
-  DWORD r = win::SpinWait(h, std::chrono::nanoseconds(impl_->spin_ns.load()), deadline);
-  if (r == WAIT_TIMEOUT) r = win::WaitHandle(h, deadline);
-  if (r == WAIT_OBJECT_0) return {};
-  if (r == WAIT_TIMEOUT) return Error(Errc::kTimedOut, "WaitForSingleObject", WAIT_TIMEOUT);
-  return win::LastError("WaitForSingleObject");
+  return win::WaitSignalled(impl_->handle.get(), std::chrono::nanoseconds(impl_->spin_ns.load()),
+                            deadline);
 }
 
 Result<void> Semaphore::TryWait() {
-  auto r = Wait(Deadline::Now());
-  if (!r.has_value() && r.error() == Errc::kTimedOut) {
-    return Error(Errc::kWouldBlock, "WaitForSingleObject", WAIT_TIMEOUT);
-  }
-  return r;
+  if (!impl_) return Error(Errc::kInvalidArgument, "Semaphore::TryWait: not open");
+  return win::TryWaitSignalled(impl_->handle.get());
 }
 
 Result<std::uint32_t> Semaphore::Release(std::uint32_t n) {

@@ -83,6 +83,9 @@ const char* ObjectKindName(std::uint16_t kind) noexcept {
     case ObjectKind::kChannel: return "channel";
     case ObjectKind::kService: return "service";
     case ObjectKind::kServiceClient: return "service_client";
+    case ObjectKind::kNamedPipe: return "named_pipe";
+    case ObjectKind::kMailslot: return "mailslot";
+    case ObjectKind::kCopyData: return "copy_data";
   }
   return "unknown";
 }
@@ -116,6 +119,14 @@ Result<void> ValidateHeader(const ObjectHeader& h, std::uint64_t file_size) {
     case ObjectKind::kServiceClient:
       if (h.data_size == 0 || h.data_size > (std::uint64_t{1} << 35) ||
           file_size != kPageSize + h.data_size) {
+        return Error(Errc::kProtocol, "object header: size does not match the file");
+      }
+      return {};
+    case ObjectKind::kNamedPipe:
+    case ObjectKind::kMailslot:
+    case ObjectKind::kCopyData:
+      // Name guards: page 0, and an optional small state area after it.
+      if (h.data_size > (std::uint64_t{1} << 20) || file_size != kPageSize + h.data_size) {
         return Error(Errc::kProtocol, "object header: size does not match the file");
       }
       return {};
@@ -272,6 +283,36 @@ Result<void> UnlinkObject(const Name& name, std::uint16_t expected) {
   }
   if (::unlink(path.c_str()) != 0) return Fail("unlink");
   return {};
+}
+
+Result<bool> RemoveIfUnheld(const Name& name, ObjectKind expected) {
+  INTERPROC_ASSIGN_OR_RETURN(std::string path, ObjectPath(name));
+  UniqueFd fd(RetryEintr(
+      [&] { return ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); }));
+  if (!fd.is_valid()) {
+    if (errno == ENOENT) return false;
+    return Fail("open");
+  }
+  struct stat mine {};
+  if (::fstat(fd.get(), &mine) != 0) return Fail("fstat");
+  if (!S_ISREG(mine.st_mode)) return Error(Errc::kInvalidArgument, "not an interproc object");
+  if (name.scope() == Scope::kLocal && mine.st_uid != ::geteuid()) {
+    return Error(Errc::kPermissionDenied, "a Local object owned by another user");
+  }
+  ObjectHeader header{};
+  if (PreadExact(fd.get(), &header, sizeof(header), 0, "pread") &&
+      header.magic == kObjectMagic && !KindMatches(header.kind, expected)) {
+    return Error(Errc::kInvalidArgument, "the name belongs to another kind of object");
+  }
+  // Every holder keeps a shared lock: an exclusive one means nobody holds it.
+  if (OfdLock(fd.get(), F_WRLCK) != 0) return false;
+  struct stat named {};
+  if (::lstat(path.c_str(), &named) != 0 || named.st_ino != mine.st_ino ||
+      named.st_dev != mine.st_dev) {
+    return false;  // replaced meanwhile
+  }
+  if (::unlink(path.c_str()) != 0) return Fail("unlink");
+  return true;
 }
 
 }  // namespace interproc::internal

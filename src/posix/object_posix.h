@@ -40,6 +40,9 @@ enum class ObjectKind : std::uint16_t {
   kChannel = 6,
   kService = 7,
   kServiceClient = 8,
+  kNamedPipe = 9,  // the name guard of a named pipe server (the socket lives beside it)
+  kMailslot = 10,  // the name guard of a mailslot reader
+  kCopyData = 11,  // the name guard of a copy-data receiver
 };
 const char* ObjectKindName(std::uint16_t kind) noexcept;
 
@@ -137,6 +140,13 @@ Result<void> ValidateHeader(const ObjectHeader& h, std::uint64_t file_size);
 // Removes the name (any kind if `expected` is 0). Errors: NotFound,
 // PermissionDenied, InvalidArgument (another kind).
 Result<void> UnlinkObject(const Name& name, std::uint16_t expected);
+
+// Removes the name of an object of kind `expected` that nobody holds any more
+// (its holders all died: no shared lock is left), so that a create can take the
+// name over. Returns true if it removed it, false if the object is in use (or
+// being removed, or gone). Errors: PermissionDenied (a Local object of another
+// user), InvalidArgument (another kind), and the OS's.
+Result<bool> RemoveIfUnheld(const Name& name, ObjectKind expected);
 
 }  // namespace interproc::internal
 

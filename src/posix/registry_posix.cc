@@ -90,7 +90,11 @@ bool Describe(int dirfd, const char* entry, const Name& name, ObjectInfo* info) 
         }
         break;
       }
-      case internal::ObjectKind::kSharedMemory: break;
+      case internal::ObjectKind::kSharedMemory:
+      case internal::ObjectKind::kNamedPipe:
+      case internal::ObjectKind::kMailslot:
+      case internal::ObjectKind::kCopyData:
+        break;
       case internal::ObjectKind::kChannel:
       case internal::ObjectKind::kService:
       case internal::ObjectKind::kServiceClient:

@@ -10,7 +10,11 @@
 //            own object with its request/response slots, so a client that
 //            damages its memory damages only its own calls. Futex wake-ups go
 //            only to sleepers; peers are watched through pidfds.
-//   Windows: not yet available (Unsupported).
+//   Windows: the same layout in file-mapping sections and auto-reset events. A
+//            small name entry says which server generation is current, so a
+//            restarted server starts from fresh sections while its
+//            predecessor's clients still hold the old ones; process handles
+//            and thread-pool waits watch the peers.
 // Liveness: when the server dies or stops, blocked and new calls fail with
 // ServerGone promptly (well within 100 ms); a client started before the server,
 // or after it died, waits for one until its deadline, and reconnects by itself

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <utility>
 
+#include "cpu_relax.h"
 #include "interproc/channel.h"
 #include "process_start.h"
 
@@ -30,15 +31,6 @@ namespace {
 constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
 
 enum class PeerStatus { kConnected, kNotYet, kGone };
-
-// A CPU hint inside spin loops.
-inline void CpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 }  // namespace
 
@@ -104,7 +96,7 @@ struct Channel::Impl {
     if (os == nullptr) return;
     {
       std::lock_guard<std::mutex> lock(peer_mu);
-      if (watch_token != 0) os->Unwatch(watch_token);
+      if (watch_token != 0) internal::UnwatchProcess(watch_token);
       watch_token = 0;
     }
     if (attached) {
@@ -139,7 +131,7 @@ struct Channel::Impl {
     const std::uint64_t ticks = internal::StartTicksFor(start, internal::PartyGenOf(w));
     auto* slot = &peer();
     std::uint64_t token = 0;
-    const ProcessCheck check = os->WatchProcess(
+    const ProcessCheck check = internal::WatchProcess(
         internal::PartyPidOf(w), ticks,
         [this, slot, w] {
           std::uint64_t expected = w;
@@ -155,7 +147,7 @@ struct Channel::Impl {
           expected, internal::PackParty(PartyState::kFree, internal::PartyGenOf(w), 0));
       return PeerStatusWhenAbsent(w);
     }
-    if (watch_token != 0) os->Unwatch(watch_token);
+    if (watch_token != 0) internal::UnwatchProcess(watch_token);
     watch_token = token;
     peer_seen.store(w);
     ever_connected.store(true);
@@ -181,7 +173,7 @@ struct Channel::Impl {
       for (;;) {
         for (int i = 0; i < 128; ++i) {
           if (ready()) return {};
-          CpuRelax();
+          internal::CpuRelax();
         }
         if (gone()) return Error(Errc::kPeerGone, "Channel: the peer is gone");
         if (broken.load(std::memory_order_relaxed)) return Error(Errc::kProtocol, "Channel");
@@ -373,8 +365,7 @@ struct Channel::Impl {
 namespace {
 
 // Takes a free role, freeing the role of a holder that has died.
-Result<int> ClaimRole(internal::ChannelPlatform& os, ChannelControl* control,
-                      std::uint64_t* my_state) {
+Result<int> ClaimRole(ChannelControl* control, std::uint64_t* my_state) {
   const std::uint32_t pid = internal::ThisProcessId();
   for (int attempt = 0; attempt < 64; ++attempt) {
     bool retry = false;
@@ -386,7 +377,7 @@ Result<int> ClaimRole(internal::ChannelPlatform& os, ChannelControl* control,
         const std::uint64_t start = slot.start_time.load(std::memory_order_acquire);
         const std::uint64_t ticks = internal::StartTicksFor(start, gen);
         // Held by a live process, or by one we cannot look at.
-        if (os.CheckProcess(internal::PartyPidOf(w), ticks) != ProcessCheck::kDead) continue;
+        if (internal::CheckProcess(internal::PartyPidOf(w), ticks) != ProcessCheck::kDead) continue;
         slot.state.compare_exchange_strong(w, internal::PackParty(PartyState::kFree, gen, 0));
         retry = true;
         break;
@@ -442,7 +433,7 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
     impl->me = 0;
     impl->my_state = internal::PackParty(PartyState::kAttached, 1, internal::ThisProcessId());
   } else {
-    INTERPROC_ASSIGN_OR_RETURN(impl->me, ClaimRole(*impl->os, impl->control, &impl->my_state));
+    INTERPROC_ASSIGN_OR_RETURN(impl->me, ClaimRole(impl->control, &impl->my_state));
   }
   impl->attached = true;
   Impl& c = *impl;

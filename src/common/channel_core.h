@@ -2,9 +2,9 @@
 // Send / Receive / Loan / View, peer bookkeeping and validation, over the layout
 // of channel_layout.h (channel_core.cc defines the members of Channel). The OS
 // half is a ChannelPlatform: sleeping on a 32-bit word of the region and waking
-// its sleeper, the named shared region itself, and the identity, liveness and
-// death of processes. Each platform defines OpenChannelPlatform,
-// ThisProcessId and ThisProcessStartTicks (channel_posix.cc, channel_win.cc).
+// its sleeper, and the named shared region itself; processes are watched
+// through process_watch.h. Each platform defines OpenChannelPlatform
+// (channel_posix.cc, channel_win.cc).
 //
 // Fast paths (a message that is there, room that is there, a peer already
 // verified) touch only shared memory; the platform is called to sleep, to wake
@@ -20,19 +20,13 @@
 #include <memory>
 
 #include "channel_layout.h"
+#include "process_watch.h"
 #include "interproc/deadline.h"
 #include "interproc/name.h"
 #include "interproc/permissions.h"
 #include "interproc/result.h"
 
 namespace interproc::internal {
-
-// Where a process stands.
-enum class ProcessCheck : std::uint8_t {
-  kAlive,    // it runs, and it is the process meant
-  kDead,     // it has exited, or its pid names a later process
-  kUnknown,  // cannot tell (no permission, no resources): taken as alive
-};
 
 // The words a party sleeps on: ring r's tail (in its producer line; the consumer
 // sleeps on it) is word 2r, its head (consumer line; the producer sleeps on it)
@@ -64,24 +58,10 @@ class ChannelPlatform {
   // waker changed it and has not slept yet.
   virtual void Wake(int word_id, std::atomic<std::uint32_t>* word, bool all) noexcept = 0;
 
-  // Whether process `pid`, started at `start_ticks` (0: do not check), runs.
-  virtual ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept = 0;
-  // As CheckProcess; when alive, also runs `on_exit` once (on another thread)
-  // when it exits, and sets `*token` for Unwatch (0 if it cannot be watched).
-  virtual ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
-                                    std::function<void()> on_exit, std::uint64_t* token) = 0;
-  // After this returns, the callback of `token` is not running and never will.
-  virtual void Unwatch(std::uint64_t token) noexcept = 0;
-
  protected:
   std::byte* region_ = nullptr;
   std::uint64_t region_bytes_ = 0;
 };
-
-// This process: its id, and its start time truncated to 40 bits (see
-// process_start.h). Defined by each platform.
-std::uint32_t ThisProcessId() noexcept;
-std::uint64_t ThisProcessStartTicks() noexcept;
 
 // Creates the channel `name` for `cfg` (then `*created`: the region was
 // initialized with InitNewChannelRegion before any other process could see it)

@@ -1,8 +1,7 @@
 // The Linux half of the channel (the rest is channel_core.cc): the region in
-// one object file of kind `channel`, futex sleeps and wake-ups on its words, and
-// peers known by pid and /proc start time, watched through pidfds by the peer
-// monitor (peer_monitor_posix.h), which frees a dead peer's role and wakes
-// whoever waits for it.
+// one object file of kind `channel`, and futex sleeps and wake-ups on its words.
+// Peers are known by pid and /proc start time and watched through pidfds
+// (process_watch_posix.cc).
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -10,7 +9,6 @@
 #include "../common/channel_core.h"
 #include "futex_posix.h"
 #include "object_posix.h"
-#include "peer_monitor_posix.h"
 #include "sys_posix.h"
 
 namespace interproc::internal {
@@ -39,29 +37,6 @@ class PosixChannelPlatform final : public ChannelPlatform {
     }
   }
 
-  ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept override {
-    Result<int> fd = OpenPeer(pid, start_ticks);
-    if (fd.has_value()) {
-      ::close(*fd);
-      return ProcessCheck::kAlive;
-    }
-    return fd.error().code() == Errc::kNotFound ? ProcessCheck::kDead : ProcessCheck::kUnknown;
-  }
-
-  ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
-                            std::function<void()> on_exit, std::uint64_t* token) override {
-    *token = 0;
-    Result<int> fd = OpenPeer(pid, start_ticks);
-    if (!fd.has_value()) {
-      return fd.error().code() == Errc::kNotFound ? ProcessCheck::kDead : ProcessCheck::kUnknown;
-    }
-    Result<std::uint64_t> t = WatchPeer(*fd, std::move(on_exit));
-    if (t.has_value()) *token = *t;
-    return ProcessCheck::kAlive;
-  }
-
-  void Unwatch(std::uint64_t token) noexcept override { UnwatchPeer(token); }
-
  private:
   ObjectFile file_;
   std::byte* map_;
@@ -79,9 +54,6 @@ Result<void> InitChannel(int fd, const void* arg) {
 }
 
 }  // namespace
-
-std::uint32_t ThisProcessId() noexcept { return static_cast<std::uint32_t>(::getpid()); }
-std::uint64_t ThisProcessStartTicks() noexcept { return SelfStartTicks(); }
 
 Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
                                                              const ChannelConfig& cfg,

@@ -1,11 +1,13 @@
-// The Linux request service (see service_layout.h for the shared layout).
+// The Linux half of the request service (the rest is request_service_core.cc).
 //
-// A client posts a call by writing its own object (request, length, call word)
-// and raising its bit in the service's pending bitmap; it rings the doorbell only
-// when a server thread sleeps. Server threads claim one pending bit at a time, so
-// different clients are served in parallel and no lock spans a round trip. The
-// server answers in the client's object and wakes the client only if it sleeps.
-// Both sides watch the other's process through the peer monitor.
+//   Service  one object file of kind `service` under the service's name: page 0
+//            is the object header, then ServiceControl; its `hot` word names the
+//            server. A new server replaces the object of a dead one (unlink and
+//            create again), so every generation starts from fresh memory while
+//            old clients keep the old file until they notice.
+//   Clients  one object file of kind `service_client` per connected client,
+//            "<base>.rc<index>-<nonce>", created owner-only by the client.
+//   Sleeps   futexes on the doorbell's ring and on each client's call word.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,40 +16,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
+#include <utility>
 
 #include "../common/channel_layout.h"
-#include "../common/service_layout.h"
+#include "../common/request_service_core.h"
 #include "futex_posix.h"
-#include "interproc/request_server.h"
 #include "object_posix.h"
 #include "peer_monitor_posix.h"
 #include "sys_posix.h"
 
-namespace interproc {
-
-using internal::CallState;
-using internal::ClientControl;
-using internal::ClientEntry;
-using internal::EntryState;
-using internal::FutexWord;
-using internal::PartyState;
-using internal::ServiceConfig;
-using internal::ServiceControl;
-
+namespace interproc::internal {
 namespace {
-
-constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
-// An idle server thread looks for abandoned client entries this often.
-constexpr auto kSweepInterval = std::chrono::milliseconds(100);
-// Service names leave room for the client objects' suffix.
-constexpr std::size_t kMaxServiceBase = Name::kMaxLength - 24;
-
-FutexWord* AsFutex(std::atomic<std::uint32_t>* w) { return reinterpret_cast<FutexWord*>(w); }
 
 Name ClientObjectName(const Name& service, std::uint32_t index, std::uint32_t nonce) {
   return Name(service.base() + ".rc" + std::to_string(index) + "-" + std::to_string(nonce),
@@ -55,465 +37,36 @@ Name ClientObjectName(const Name& service, std::uint32_t index, std::uint32_t no
 }
 
 // A mapped object file.
-struct Mapped {
-  internal::ObjectFile file;
-  std::byte* map = nullptr;
-  std::size_t len = 0;
-  std::byte* region() const { return map + internal::kPageSize; }
-  std::uint64_t region_bytes() const { return len - internal::kPageSize; }
+class PosixServiceObject final : public ServiceObject {
+ public:
+  static Result<std::unique_ptr<ServiceObject>> Map(ObjectFile file) {
+    const auto len = static_cast<std::size_t>(kPageSize + file.header().data_size);
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
+    if (p == MAP_FAILED) return Fail("mmap");
+    return std::unique_ptr<ServiceObject>(
+        new PosixServiceObject(std::move(file), static_cast<std::byte*>(p), len));
+  }
+  // Also in the child of a fork: the mapping goes, the shared state stays.
+  ~PosixServiceObject() override { ::munmap(map_, len_); }
 
-  Mapped() = default;
-  Mapped(Mapped&& o) noexcept
-      : file(std::move(o.file)), map(std::exchange(o.map, nullptr)), len(o.len) {}
-  Mapped& operator=(Mapped&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      file = std::move(o.file);
-      map = std::exchange(o.map, nullptr);
-      len = o.len;
-    }
-    return *this;
+  bool Sleep(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+             Deadline deadline) noexcept override {
+    return FutexWait(word, expected, deadline) != ETIMEDOUT;
   }
-  ~Mapped() { Reset(); }
-  void Reset() {
-    if (map != nullptr) ::munmap(map, len);
-    map = nullptr;
-    file = internal::ObjectFile();
+  void Wake(std::atomic<std::uint32_t>* word, unsigned count) noexcept override {
+    FutexWake(word, static_cast<int>(std::min<unsigned>(count, INT_MAX)));
   }
+
+ private:
+  PosixServiceObject(ObjectFile file, std::byte* map, std::size_t len)
+      : file_(std::move(file)), map_(map), len_(len) {
+    region_ = map_ + kPageSize;
+    region_bytes_ = len_ - kPageSize;
+  }
+  ObjectFile file_;
+  std::byte* map_;
+  std::size_t len_;
 };
-
-Result<Mapped> MapObject(internal::ObjectFile file) {
-  Mapped m;
-  m.len = static_cast<std::size_t>(internal::kPageSize + file.header().data_size);
-  void* p = ::mmap(nullptr, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, file.fd(), 0);
-  if (p == MAP_FAILED) return internal::Fail("mmap");
-  m.map = static_cast<std::byte*>(p);
-  m.file = std::move(file);
-  return m;
-}
-
-std::atomic<std::uint64_t>* PendingOf(ServiceControl* s) {
-  return reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<std::byte*>(s) +
-                                                       internal::PendingOffset());
-}
-ClientEntry* EntriesOf(ServiceControl* s, std::uint32_t max_clients) {
-  return reinterpret_cast<ClientEntry*>(reinterpret_cast<std::byte*>(s) +
-                                        internal::EntriesOffset(max_clients));
-}
-
-// Marks client `i` as having news and wakes a sleeping server thread. The
-// seq_cst pair (bit, then sleepers) matches the server's (sleepers, then bits).
-void RaisePending(ServiceControl* s, std::atomic<std::uint64_t>* pending, std::uint32_t i) {
-  pending[i / 64].fetch_or(std::uint64_t{1} << (i % 64), std::memory_order_seq_cst);
-  if (s->doorbell.sleepers.load(std::memory_order_seq_cst) != 0) {
-    s->doorbell.ring.fetch_add(1, std::memory_order_seq_cst);
-    internal::FutexWake(AsFutex(&s->doorbell.ring), 1);
-  }
-}
-
-// Spins (per `wait`), then sleeps on `word` until `ready()`, `give_up()` (which
-// returns the error to report) or the deadline.
-template <typename Ready, typename GiveUp>
-Result<void> WaitFor(const WaitPolicy& wait, std::atomic<std::uint32_t>* word,
-                     std::atomic<std::uint32_t>* sleeping, Ready ready, GiveUp give_up,
-                     Deadline deadline) {
-  if (wait.mode != WaitMode::kBlock) {
-    const Deadline spin_end =
-        wait.mode == WaitMode::kSpin ? deadline : Earliest(deadline, Deadline::In(wait.spin));
-    for (;;) {
-      for (int i = 0; i < 128; ++i) {
-        if (ready()) return {};
-        internal::CpuRelax();
-      }
-      if (Result<void> g = give_up(); !g) return g;
-      if (spin_end.expired()) break;
-    }
-    if (wait.mode == WaitMode::kSpin) return Error(Errc::kTimedOut, "RequestClient::Call");
-  }
-  for (;;) {
-    const std::uint32_t observed = word->load(std::memory_order_seq_cst);
-    sleeping->store(1, std::memory_order_seq_cst);
-    if (ready()) {
-      sleeping->store(0, std::memory_order_relaxed);
-      return {};
-    }
-    if (Result<void> g = give_up(); !g) {
-      sleeping->store(0, std::memory_order_relaxed);
-      return g;
-    }
-    if (deadline.expired()) {
-      sleeping->store(0, std::memory_order_relaxed);
-      return Error(Errc::kTimedOut, "RequestClient::Call");
-    }
-    internal::FutexWait(AsFutex(word), observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
-    sleeping->store(0, std::memory_order_relaxed);
-  }
-}
-
-bool ProcessAlive(std::uint32_t pid, std::uint64_t ticks) {
-  Result<int> fd = internal::OpenPeer(pid, ticks);
-  if (fd.has_value()) {
-    ::close(*fd);
-    return true;
-  }
-  return fd.error().code() != Errc::kNotFound;
-}
-
-// Entry ownership: whoever moves an entry out of kFree or into kClaimed owns it
-// and is the only writer of its fields. A free entry has pid 0, so that a sweeper
-// never mistakes a client that has just claimed it (pid not yet written) for a
-// dead one, nor judges it by its predecessor's pid.
-void ReleaseEntry(ClientEntry& e) {
-  e.pid.store(0, std::memory_order_relaxed);
-  e.state.store(static_cast<std::uint32_t>(EntryState::kFree), std::memory_order_release);
-}
-
-// Takes an entry found in state `seen` (kClaimed with pid 0 means "being set
-// up": never taken from its owner).
-bool TakeEntry(ClientEntry& e, std::uint32_t seen) {
-  return e.state.compare_exchange_strong(seen, static_cast<std::uint32_t>(EntryState::kClaimed),
-                                         std::memory_order_acq_rel);
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------- server
-
-namespace {
-
-// The server's private view of one client slot.
-struct ServedClient {
-  std::mutex mu;
-  bool attached = false;
-  Mapped object;
-  ClientControl* control = nullptr;
-  std::byte* request = nullptr;
-  std::byte* response = nullptr;
-  std::uint32_t pid = 0;
-  std::uint64_t watch = 0;
-  std::atomic<bool> dead{false};
-  std::atomic<bool> recheck{false};  // news arrived while another thread served it
-};
-
-}  // namespace
-
-struct RequestServer::Impl {
-  Mapped service;
-  ServiceControl* control = nullptr;
-  ServiceConfig cfg{};
-  std::atomic<std::uint64_t>* pending = nullptr;
-  ClientEntry* entries = nullptr;
-  std::unique_ptr<ServedClient[]> clients;
-  Name name{"x"};
-  WaitPolicy wait;
-  std::uint64_t my_state = 0;
-  std::uint32_t gen = 0;
-  std::atomic<bool> stop{false};
-  std::atomic<bool> serving{false};
-  std::atomic<std::uint32_t> connected{0};
-  std::atomic<std::uint64_t> protocol_errors{0};
-  std::atomic<std::chrono::steady_clock::rep> last_sweep{0};
-  std::atomic<std::uint32_t> sweeps{0};
-  pid_t owner_pid = ::getpid();
-
-  ~Impl() {
-    // In the child of a fork only the mappings go: the server lives on in the parent.
-    if (control == nullptr || owner_pid != ::getpid()) return;
-    // Leave: clients see the state change and fail their calls with ServerGone.
-    std::uint64_t w = my_state;
-    control->hot.server_state.compare_exchange_strong(
-        w, internal::PackParty(PartyState::kClosed, gen, 0));
-    for (std::uint32_t i = 0; i < cfg.max_clients; ++i) {
-      ServedClient& c = clients[i];
-      std::lock_guard<std::mutex> lock(c.mu);
-      if (c.attached) internal::FutexWakeAll(AsFutex(&c.control->call));
-      DetachLocked(i, EntryState::kFree);
-    }
-  }
-
-  void DetachLocked(std::uint32_t i, EntryState next) {
-    ServedClient& c = clients[i];
-    if (c.watch != 0) internal::UnwatchPeer(c.watch);
-    c.watch = 0;
-    if (c.attached) connected.fetch_sub(1, std::memory_order_relaxed);
-    c.attached = false;
-    c.object.Reset();  // the last holder removes the client object's name
-    c.control = nullptr;
-    c.dead.store(false);
-    std::atomic<std::uint32_t>& state = entries[i].state;
-    if (next == EntryState::kCutOff) {
-      // Only a client still there is cut off (it frees the entry when it sees
-      // that); one that left meanwhile is freed now.
-      std::uint32_t cur = state.load(std::memory_order_acquire);
-      while (cur == static_cast<std::uint32_t>(EntryState::kAttached) ||
-             cur == static_cast<std::uint32_t>(EntryState::kRegistered)) {
-        if (state.compare_exchange_weak(cur, static_cast<std::uint32_t>(next))) return;
-      }
-      next = EntryState::kFree;
-    }
-    if (next == EntryState::kFree) {
-      ReleaseEntry(entries[i]);
-    } else {
-      state.store(static_cast<std::uint32_t>(next), std::memory_order_release);
-    }
-  }
-
-  // Frees the entries of clients that died where no pending bit may ever bring
-  // them to us (killed while connecting, between a state change and raising its
-  // bit, or after being cut off), with their objects. Entries we serve are left
-  // to the peer monitor.
-  void Sweep() {
-    for (std::uint32_t i = 0; i < cfg.max_clients; ++i) {
-      ClientEntry& e = entries[i];
-      std::uint32_t st = e.state.load(std::memory_order_acquire);
-      if (st == static_cast<std::uint32_t>(EntryState::kFree)) continue;
-      {
-        std::unique_lock<std::mutex> lock(clients[i].mu, std::try_to_lock);
-        if (!lock.owns_lock()) continue;
-        if (!clients[i].attached) {
-          const std::uint32_t pid = e.pid.load();
-          if (pid != 0 && !ProcessAlive(pid, e.start_time.load()) && TakeEntry(e, st)) {
-            (void)internal::UnlinkObject(
-                ClientObjectName(name, i, e.nonce.load()),
-                static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient));
-            ReleaseEntry(e);
-          }
-        }
-      }
-      // A server thread that found the client busy while we held its lock left
-      // the news to us: hand it back to the serving threads.
-      if (clients[i].recheck.load(std::memory_order_seq_cst)) RaisePending(control, pending, i);
-    }
-  }
-
-  // Removes client objects that nobody holds any more: a client killed while it
-  // was releasing its object (after the server had let go) leaves a name behind
-  // that no entry points to. Every live holder keeps a shared lock, so an object
-  // we can lock exclusively is an orphan.
-  void SweepOrphans() {
-    Result<std::string> probe = internal::ObjectPath(ClientObjectName(name, 0, 0));
-    if (!probe.has_value()) return;
-    const std::string& path = *probe;
-    const std::size_t slash = path.rfind('/');
-    const std::string dir = path.substr(0, slash);
-    const std::string prefix = path.substr(slash + 1, path.size() - slash - 1 - 3);  // "...rc"
-    DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return;
-    while (dirent* ent = ::readdir(d)) {
-      if (std::strncmp(ent->d_name, prefix.c_str(), prefix.size()) != 0) continue;
-      const int fd = ::openat(::dirfd(d), ent->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-      if (fd < 0) continue;
-      struct flock fl {};
-      fl.l_type = F_WRLCK;
-      fl.l_whence = SEEK_SET;
-      fl.l_len = 1;
-      struct stat mine {}, named {};
-      if (::fcntl(fd, F_OFD_SETLK, &fl) == 0 && ::fstat(fd, &mine) == 0 &&
-          ::fstatat(::dirfd(d), ent->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-          mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
-        ::unlinkat(::dirfd(d), ent->d_name, 0);
-      }
-      ::close(fd);
-    }
-    ::closedir(d);
-  }
-
-  // Drops a client whose memory is damaged; it reconnects on its next call.
-  void CutOffLocked(std::uint32_t i) {
-    protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    ServedClient& c = clients[i];
-    if (c.attached) internal::FutexWakeAll(AsFutex(&c.control->call));
-    DetachLocked(i, EntryState::kCutOff);
-  }
-
-  // Claims one pending client; -1 if none.
-  std::int64_t ClaimPending() {
-    const std::uint32_t words = internal::PendingWords(cfg.max_clients);
-    for (std::uint32_t w = 0; w < words; ++w) {
-      std::uint64_t bits = pending[w].load(std::memory_order_acquire);
-      while (bits != 0) {
-        const std::uint64_t bit = bits & (~bits + 1);
-        if (pending[w].compare_exchange_weak(bits, bits & ~bit, std::memory_order_acq_rel)) {
-          const std::uint32_t index = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bit));
-          if (index < cfg.max_clients) return index;
-          break;  // a bit past max_clients: garbage from a client, dropped
-        }
-      }
-    }
-    return -1;
-  }
-
-  bool AnyPending() const {
-    const std::uint32_t words = internal::PendingWords(cfg.max_clients);
-    for (std::uint32_t w = 0; w < words; ++w) {
-      if (pending[w].load(std::memory_order_seq_cst) != 0) return true;
-    }
-    return false;
-  }
-
-  Result<void> AttachLocked(std::uint32_t i) {
-    ServedClient& c = clients[i];
-    ClientEntry& e = entries[i];
-    const std::uint32_t pid = e.pid.load(std::memory_order_acquire);
-    const std::uint32_t nonce = e.nonce.load(std::memory_order_acquire);
-    const std::uint64_t start = e.start_time.load(std::memory_order_acquire);
-    if (e.server_gen.load(std::memory_order_acquire) != gen) {
-      return Error(Errc::kProtocol, "service: a registration for another server");
-    }
-    const Name object_name = ClientObjectName(name, i, nonce);
-    INTERPROC_ASSIGN_OR_RETURN(auto file, internal::OpenObject(
-                                              object_name, internal::ObjectKind::kServiceClient,
-                                              Access::kReadWrite));
-    INTERPROC_ASSIGN_OR_RETURN(Mapped m, MapObject(std::move(file)));
-    ClientControl header{};
-    std::memcpy(static_cast<void*>(&header), m.region(), offsetof(ClientControl, call));
-    if (header.magic != internal::kClientMagic || header.version != internal::kServiceVersion ||
-        header.max_request != cfg.max_request || header.max_response != cfg.max_response ||
-        m.region_bytes() != internal::ClientRegionBytes(cfg.max_request, cfg.max_response)) {
-      return Error(Errc::kProtocol, "service: a damaged client object");
-    }
-    Result<int> fd = internal::OpenPeer(pid, start);
-    if (!fd.has_value()) return Error(Errc::kNotFound, "service: the client has exited");
-    c.object = std::move(m);
-    c.control = reinterpret_cast<ClientControl*>(c.object.region());
-    c.request = c.object.region() + internal::kServicePage;
-    c.response = c.request + (cfg.max_request + 63) / 64 * 64;
-    c.pid = pid;
-    c.attached = true;
-    connected.fetch_add(1, std::memory_order_relaxed);
-    Result<std::uint64_t> token = internal::WatchPeer(*fd, [this, i] {
-      clients[i].dead.store(true);
-      RaisePending(control, pending, i);
-    });
-    if (token.has_value()) c.watch = *token;
-    e.state.store(static_cast<std::uint32_t>(EntryState::kAttached), std::memory_order_release);
-    return {};
-  }
-
-  // Serves client `i` unless another thread is serving it: then that thread
-  // looks again when it is done, and this one moves on to other clients.
-  void Handle(std::uint32_t i, const RequestHandler& handler) {
-    ServedClient& c = clients[i];
-    c.recheck.store(true, std::memory_order_seq_cst);
-    while (c.recheck.load(std::memory_order_seq_cst)) {
-      std::unique_lock<std::mutex> lock(c.mu, std::try_to_lock);
-      if (!lock.owns_lock()) return;
-      c.recheck.store(false, std::memory_order_seq_cst);
-      HandleLocked(i, handler);
-    }
-  }
-
-  void HandleLocked(std::uint32_t i, const RequestHandler& handler) {
-    ServedClient& c = clients[i];
-    ClientEntry& e = entries[i];
-    const auto st = static_cast<EntryState>(e.state.load(std::memory_order_acquire));
-    if (c.dead.load() || (c.attached && st == EntryState::kLeaving)) {
-      DetachLocked(i, EntryState::kFree);
-      return;
-    }
-    if (!c.attached) {
-      if (st == EntryState::kLeaving) {
-        ReleaseEntry(e);
-        return;
-      }
-      if (st != EntryState::kRegistered) return;  // nothing for us
-      if (Result<void> a = AttachLocked(i); !a) {
-        if (a.error().code() == Errc::kProtocol) {
-          CutOffLocked(i);
-        } else {
-          DetachLocked(i, EntryState::kFree);  // gone before we came
-        }
-        return;
-      }
-    }
-    ClientControl* ctl = c.control;
-    const std::uint32_t w = ctl->call.load(std::memory_order_acquire);
-    if (internal::CallStateOf(w) != CallState::kPosted) return;
-    const std::uint32_t len = ctl->request_len.load(std::memory_order_relaxed);
-    if (len > cfg.max_request) {
-      CutOffLocked(i);
-      return;
-    }
-    const CallerInfo caller{c.pid, i};
-    Result<std::size_t> r = handler(caller, std::span<const std::byte>(c.request, len),
-                                    std::span<std::byte>(c.response, cfg.max_response));
-    std::uint32_t answer;
-    if (r.has_value() && *r <= cfg.max_response) {
-      ctl->response_len.store(static_cast<std::uint32_t>(*r), std::memory_order_relaxed);
-      answer = internal::PackCall(internal::CallSeqOf(w), CallState::kAnswered);
-    } else {
-      const Error err = r.has_value()
-                            ? Error(Errc::kInternal, "RequestServer handler: response too large")
-                            : r.error();
-      ctl->error_code.store(static_cast<std::int32_t>(err.code()), std::memory_order_relaxed);
-      ctl->error_native.store(err.native(), std::memory_order_relaxed);
-      answer = internal::PackCall(internal::CallSeqOf(w), CallState::kFailed);
-    }
-    std::uint32_t expected = w;
-    if (!ctl->call.compare_exchange_strong(expected, answer, std::memory_order_acq_rel)) {
-      // The client gave up on this call and posted another: serve that one next.
-      RaisePending(control, pending, i);
-      return;
-    }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (ctl->client_sleeping.load(std::memory_order_relaxed) != 0) {
-      internal::FutexWake(AsFutex(&ctl->call), 1);
-    }
-  }
-
-  // Sweeps at most once per kSweepInterval across all server threads, whether
-  // the server is idle or busy.
-  void MaybeSweep() {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto last = last_sweep.load(std::memory_order_relaxed);
-    if (now - last < std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                         kSweepInterval).count()) {
-      return;
-    }
-    if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-      Sweep();
-      if (++sweeps % 5 == 0) SweepOrphans();
-    }
-  }
-
-  void Loop(const RequestHandler& handler, Deadline deadline) {
-    std::uint32_t handled = 0;
-    while (!stop.load(std::memory_order_acquire) && !deadline.expired()) {
-      const std::int64_t i = ClaimPending();
-      if (i >= 0) {
-        Handle(static_cast<std::uint32_t>(i), handler);
-        if ((++handled & 255u) == 0) MaybeSweep();
-        continue;
-      }
-      MaybeSweep();
-      if (wait.mode != WaitMode::kBlock) {
-        const Deadline spin_end = wait.mode == WaitMode::kSpin
-                                      ? deadline
-                                      : Earliest(deadline, Deadline::In(wait.spin));
-        bool found = false;
-        while (!found && !spin_end.expired() && !stop.load(std::memory_order_relaxed)) {
-          for (int k = 0; k < 64 && !found; ++k) {
-            found = AnyPending();
-            internal::CpuRelax();
-          }
-        }
-        if (found || wait.mode == WaitMode::kSpin) continue;
-      }
-      internal::Doorbell& bell = control->doorbell;
-      const std::uint32_t observed = bell.ring.load(std::memory_order_seq_cst);
-      bell.sleepers.fetch_add(1, std::memory_order_seq_cst);
-      int slept = 0;
-      if (!AnyPending() && !stop.load(std::memory_order_seq_cst)) {
-        slept = internal::FutexWait(AsFutex(&bell.ring), observed,
-                                    Earliest(deadline, Deadline::In(kSweepInterval)));
-      }
-      bell.sleepers.fetch_sub(1, std::memory_order_seq_cst);
-      if (slept == ETIMEDOUT) MaybeSweep();
-    }
-  }
-};
-
-namespace {
 
 struct ServiceInit {
   const ServiceConfig* cfg;
@@ -523,11 +76,10 @@ struct ServiceInit {
 
 Result<void> InitService(int fd, const void* arg) {
   const auto* a = static_cast<const ServiceInit*>(arg);
-  const std::size_t len =
-      static_cast<std::size_t>(internal::kPageSize + internal::ServiceRegionBytes(*a->cfg));
+  const auto len = static_cast<std::size_t>(kPageSize + ServiceRegionBytes(*a->cfg));
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return internal::Fail("mmap");
-  auto* s = reinterpret_cast<ServiceControl*>(static_cast<std::byte*>(p) + internal::kPageSize);
+  if (p == MAP_FAILED) return Fail("mmap");
+  auto* s = reinterpret_cast<ServiceControl*>(static_cast<std::byte*>(p) + kPageSize);
   s->config = *a->cfg;
   s->hot.server_state.store(a->state, std::memory_order_relaxed);
   s->hot.server_start.store(a->start, std::memory_order_relaxed);
@@ -537,390 +89,123 @@ Result<void> InitService(int fd, const void* arg) {
 
 }  // namespace
 
-RequestServer::RequestServer() noexcept = default;
-RequestServer::RequestServer(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
-RequestServer::RequestServer(RequestServer&&) noexcept = default;
-RequestServer& RequestServer::operator=(RequestServer&&) noexcept = default;
-RequestServer::~RequestServer() {
-  if (impl_) Stop();
-}
-
-Result<RequestServer> RequestServer::Create(const Name& name,
-                                            const RequestServerOptions& options) {
-  INTERPROC_RETURN_IF_ERROR(name.Validate());
-  if (name.base().size() > kMaxServiceBase) {
-    return Error(Errc::kInvalidArgument, "RequestServer: service names are at most 96 characters");
-  }
-  INTERPROC_ASSIGN_OR_RETURN(ServiceConfig cfg, internal::MakeServiceConfig(options));
-  const auto pid = static_cast<std::uint32_t>(::getpid());
+Result<ServerObjects> CreateServerObjects(const Name& name, const ServiceConfig& cfg,
+                                          const Permissions& perms) {
+  const std::uint32_t pid = ThisProcessId();
   std::uint32_t gen = 1;
-  for (int attempt = 0;; ++attempt) {
-    if (attempt == 16) return Error(Errc::kBusy, "RequestServer::Create: the name keeps changing");
-    internal::ObjectHeader h{};
-    h.kind = static_cast<std::uint16_t>(internal::ObjectKind::kService);
-    h.data_size = internal::ServiceRegionBytes(cfg);
-    const std::uint64_t state = internal::PackParty(PartyState::kAttached, gen, pid);
-    const ServiceInit init{&cfg, state, internal::PackStart(internal::SelfStartTicks(), gen)};
-    Result<internal::ObjectFile> file = internal::CreateObject(
-        name, h, internal::kPageSize + h.data_size, options.permissions, InitService, &init);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    ObjectHeader h{};
+    h.kind = static_cast<std::uint16_t>(ObjectKind::kService);
+    h.data_size = ServiceRegionBytes(cfg);
+    const std::uint64_t state = PackParty(PartyState::kAttached, gen, pid);
+    const ServiceInit init{&cfg, state, PackStart(ThisProcessStartTicks(), gen)};
+    Result<ObjectFile> file =
+        CreateObject(name, h, kPageSize + h.data_size, perms, InitService, &init);
     if (!file.has_value()) {
       if (file.error().code() != Errc::kAlreadyExists) return file.error();
       // A name is there: refuse a live server; replace a dead one's object.
-      Result<internal::ObjectFile> old =
-          internal::OpenObject(name, internal::ObjectKind::kService, Access::kReadOnly);
+      Result<ObjectFile> old = OpenObject(name, ObjectKind::kService, Access::kReadOnly);
       if (!old.has_value()) {
         if (old.error().code() == Errc::kNotFound) continue;
         return old.error();
       }
-      internal::ServiceHot hot{};
+      ServiceHot hot{};
       if (::pread(old->fd(), &hot, sizeof(hot),
-                  static_cast<off_t>(internal::kPageSize + offsetof(ServiceControl, hot))) ==
+                  static_cast<off_t>(kPageSize + offsetof(ServiceControl, hot))) ==
           static_cast<ssize_t>(sizeof(hot))) {
-        const std::uint64_t w = hot.server_state.load();
-        const std::uint32_t old_gen = internal::PartyGenOf(w);
-        if (internal::PartyStateOf(w) == PartyState::kAttached &&
-            ProcessAlive(internal::PartyPidOf(w),
-                         internal::StartTicksFor(hot.server_start.load(), old_gen))) {
+        if (ServerAlive(hot)) {
           return Error(Errc::kAlreadyExists, "RequestServer::Create: a live server holds the name");
         }
-        gen = (old_gen + 1) & 0xffffffu;
+        gen = (PartyGenOf(hot.server_state.load()) + 1) & 0xffffffu;
         if (gen == 0) gen = 1;
       }
-      (void)internal::UnlinkObject(name, static_cast<std::uint16_t>(internal::ObjectKind::kService));
+      (void)UnlinkObject(name, static_cast<std::uint16_t>(ObjectKind::kService));
       continue;
     }
-    auto impl = std::make_unique<Impl>();
-    INTERPROC_ASSIGN_OR_RETURN(impl->service, MapObject(std::move(file).value()));
-    impl->control = reinterpret_cast<ServiceControl*>(impl->service.region());
-    impl->cfg = cfg;
-    impl->pending = PendingOf(impl->control);
-    impl->entries = EntriesOf(impl->control, cfg.max_clients);
-    impl->clients = std::make_unique<ServedClient[]>(cfg.max_clients);
-    impl->name = name;
-    impl->wait = options.wait;
-    impl->my_state = state;
-    impl->gen = gen;
-    return RequestServer(std::move(impl));
+    ServerObjects objects;
+    INTERPROC_ASSIGN_OR_RETURN(objects.service, PosixServiceObject::Map(std::move(file).value()));
+    objects.hot = &reinterpret_cast<ServiceControl*>(objects.service->region())->hot;
+    objects.gen = gen;
+    objects.my_state = state;
+    return objects;
   }
+  return Error(Errc::kBusy, "RequestServer::Create: the name keeps changing");
 }
 
-Result<void> RequestServer::Serve(RequestHandler handler, unsigned threads, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "RequestServer::Serve: not open");
-  if (threads == 0) return Error(Errc::kInvalidArgument, "RequestServer::Serve: threads == 0");
-  if (impl_->serving.exchange(true)) {
-    return Error(Errc::kInvalidArgument, "RequestServer::Serve: already serving");
+Result<ClientObjects> OpenServiceObjects(const Name& name) {
+  INTERPROC_ASSIGN_OR_RETURN(ObjectFile file,
+                             OpenObject(name, ObjectKind::kService, Access::kReadWrite));
+  ClientObjects objects;
+  INTERPROC_ASSIGN_OR_RETURN(objects.service, PosixServiceObject::Map(std::move(file)));
+  if (objects.service->region_bytes() < sizeof(ServiceControl)) {
+    return Error(Errc::kProtocol, "service: region too small");
   }
-  impl_->stop.store(false);
-  std::vector<std::thread> pool;
-  Result<void> result;
-  try {
-    for (unsigned t = 1; t < threads; ++t) {
-      pool.emplace_back([this, &handler, deadline] { impl_->Loop(handler, deadline); });
-    }
-  } catch (...) {
-    impl_->stop.store(true);
-    result = Error(Errc::kResourceExhausted, "RequestServer::Serve: std::thread");
-  }
-  if (result.has_value()) impl_->Loop(handler, deadline);
-  Stop();
-  for (auto& t : pool) t.join();
-  impl_->serving.store(false);
-  return result;
+  objects.hot = &reinterpret_cast<ServiceControl*>(objects.service->region())->hot;
+  return objects;
 }
 
-void RequestServer::Stop() noexcept {
-  if (!impl_) return;
-  impl_->stop.store(true, std::memory_order_seq_cst);
-  impl_->control->doorbell.ring.fetch_add(1, std::memory_order_seq_cst);
-  internal::FutexWakeAll(AsFutex(&impl_->control->doorbell.ring));
-}
-
-std::uint32_t RequestServer::connected_clients() const noexcept {
-  return impl_ ? impl_->connected.load() : 0;
-}
-std::uint64_t RequestServer::protocol_errors() const noexcept {
-  return impl_ ? impl_->protocol_errors.load() : 0;
-}
-const Name& RequestServer::name() const noexcept {
-  static const Name kNone{""};
-  return impl_ ? impl_->name : kNone;
-}
-
-// ---------------------------------------------------------------- client
-
-struct RequestClient::Impl {
-  Name name{"x"};
-  WaitPolicy wait;
-  std::mutex mu;
-  bool ever_connected = false;
-  bool connected = false;
-  Mapped service;
-  ServiceControl* control = nullptr;
-  ServiceConfig cfg{};
-  std::atomic<std::uint64_t>* pending = nullptr;
-  ClientEntry* entries = nullptr;
-  std::uint64_t server_seen = 0;
-  std::uint64_t watch = 0;
-  std::atomic<bool> server_dead{false};
-  std::uint32_t index = 0;
-  Mapped object;
-  ClientControl* ctl = nullptr;
-  std::atomic<ClientControl*> wake_ctl{nullptr};  // read by the monitor thread
-  std::byte* request = nullptr;
-  std::byte* response = nullptr;
-  std::uint32_t seq = 0;
-  pid_t owner_pid = ::getpid();
-
-  ~Impl() {
-    if (owner_pid == ::getpid()) Disconnect();  // a fork child leaves the parent's state alone
-  }
-
-  bool ServerGone() const {
-    return server_dead.load(std::memory_order_relaxed) ||
-           control->hot.server_state.load(std::memory_order_acquire) != server_seen;
-  }
-
-  void Disconnect() {
-    if (watch != 0) internal::UnwatchPeer(watch);
-    watch = 0;
-    if (connected) {
-      ClientEntry& e = entries[index];
-      std::uint32_t st = e.state.load();
-      if (st == static_cast<std::uint32_t>(EntryState::kCutOff)) {
-        if (TakeEntry(e, st)) ReleaseEntry(e);
-      } else if (!ServerGone()) {
-        e.state.store(static_cast<std::uint32_t>(EntryState::kLeaving), std::memory_order_release);
-        RaisePending(control, pending, index);
-      }
-    }
-    connected = false;
-    wake_ctl.store(nullptr);
-    object.Reset();
-    service.Reset();
-    control = nullptr;
-    ctl = nullptr;
-  }
-
-  // Frees an entry whose client died before the server took it over.
-  void ReclaimIfDead(std::uint32_t i) {
-    ClientEntry& e = entries[i];
-    std::uint32_t st = e.state.load(std::memory_order_acquire);
-    if (st != static_cast<std::uint32_t>(EntryState::kClaimed) &&
-        st != static_cast<std::uint32_t>(EntryState::kCutOff)) {
-      return;
-    }
-    const std::uint32_t pid = e.pid.load();
-    if (pid == 0 || ProcessAlive(pid, e.start_time.load())) return;
-    if (!TakeEntry(e, st)) return;
-    (void)internal::UnlinkObject(ClientObjectName(name, i, e.nonce.load()), 0);
-    ReleaseEntry(e);
-  }
-
-  // One attempt to connect to a live server. NotFound: no live server now.
-  Result<void> TryConnect() {
-    INTERPROC_ASSIGN_OR_RETURN(
-        auto file, internal::OpenObject(name, internal::ObjectKind::kService, Access::kReadWrite));
-    INTERPROC_ASSIGN_OR_RETURN(service, MapObject(std::move(file)));
-    control = reinterpret_cast<ServiceControl*>(service.region());
-    std::memcpy(&cfg, &control->config, sizeof(cfg));
-    if (Result<void> v = internal::ValidateServiceConfig(cfg, service.region_bytes()); !v) {
-      service.Reset();
-      return v.error();
-    }
-    pending = PendingOf(control);
-    entries = EntriesOf(control, cfg.max_clients);
-    server_seen = control->hot.server_state.load(std::memory_order_acquire);
-    const std::uint32_t gen = internal::PartyGenOf(server_seen);
-    if (internal::PartyStateOf(server_seen) != PartyState::kAttached) {
-      service.Reset();
-      return Error(Errc::kNotFound, "RequestClient: the server has stopped");
-    }
-    Result<int> fd = internal::OpenPeer(
-        internal::PartyPidOf(server_seen),
-        internal::StartTicksFor(control->hot.server_start.load(), gen));
-    if (!fd.has_value()) {
-      service.Reset();
-      return Error(Errc::kNotFound, "RequestClient: the server has exited");
-    }
-    server_dead.store(false);
-    Result<std::uint64_t> token = internal::WatchPeer(*fd, [this] {
-      server_dead.store(true);
-      if (ClientControl* w = wake_ctl.load()) internal::FutexWakeAll(AsFutex(&w->call));
-    });
-    if (token.has_value()) watch = *token;
-
-    // A free slot (freeing those of clients that died while setting up).
-    std::uint32_t i = 0;
-    for (; i < cfg.max_clients; ++i) {
-      ReclaimIfDead(i);
-      std::uint32_t expected = static_cast<std::uint32_t>(EntryState::kFree);
-      if (entries[i].state.compare_exchange_strong(
-              expected, static_cast<std::uint32_t>(EntryState::kClaimed))) {
-        break;
-      }
-    }
-    if (i == cfg.max_clients) {
-      Disconnect();
-      return Error(Errc::kResourceExhausted, "RequestClient: the server has max_clients clients");
-    }
-    static std::atomic<std::uint32_t> nonces{0};
-    const std::uint32_t nonce = (static_cast<std::uint32_t>(::getpid()) << 12) ^ nonces++;
-    ClientEntry& e = entries[i];
-    e.pid.store(static_cast<std::uint32_t>(::getpid()));
-    e.start_time.store(internal::SelfStartTicks());
-    e.nonce.store(nonce);
-    e.server_gen.store(gen);
-    index = i;
-
-    internal::ObjectHeader h{};
-    h.kind = static_cast<std::uint16_t>(internal::ObjectKind::kServiceClient);
-    h.data_size = internal::ClientRegionBytes(cfg.max_request, cfg.max_response);
-    struct Init {
-      std::uint32_t max_request, max_response;
-    } init{cfg.max_request, cfg.max_response};
-    auto init_fn = [](int object_fd, const void* arg) -> Result<void> {
-      const auto* a = static_cast<const Init*>(arg);
-      ClientControl c{};
-      c.magic = internal::kClientMagic;
-      c.version = internal::kServiceVersion;
-      c.max_request = a->max_request;
-      c.max_response = a->max_response;
-      return internal::WriteAt(object_fd, &c, sizeof(c), internal::kPageSize);
-    };
-    Result<internal::ObjectFile> obj =
-        internal::CreateObject(ClientObjectName(name, i, nonce), h,
-                               internal::kPageSize + h.data_size, Permissions::OwnerOnly(),
-                               init_fn, &init);
-    if (!obj.has_value()) {
-      ReleaseEntry(e);
-      Disconnect();
-      return obj.error();
-    }
-    Result<Mapped> m = MapObject(std::move(obj).value());
-    if (!m.has_value()) {
-      ReleaseEntry(e);
-      Disconnect();
-      return m.error();
-    }
-    object = std::move(m).value();
-    ctl = reinterpret_cast<ClientControl*>(object.region());
-    wake_ctl.store(ctl);
-    request = object.region() + internal::kServicePage;
-    response = request + (cfg.max_request + 63) / 64 * 64;
-    seq = 0;
-    e.state.store(static_cast<std::uint32_t>(EntryState::kRegistered), std::memory_order_release);
-    RaisePending(control, pending, i);
-    connected = true;
-    ever_connected = true;
-    return {};
-  }
-
-  Result<void> Connect(Deadline deadline) {
-    auto pause = std::chrono::microseconds(500);
-    for (;;) {
-      Result<void> r = TryConnect();
-      if (r.has_value()) return {};
-      if (r.error().code() != Errc::kNotFound) return r;
-      // A client that had a server reports its loss; one that never had one
-      // waits for a server to appear.
-      if (ever_connected) return Error(Errc::kServerGone, "RequestClient: no live server");
-      if (deadline.expired()) return Error(Errc::kTimedOut, "RequestClient: no server yet");
-      std::this_thread::sleep_until(
-          Earliest(deadline, Deadline::In(pause)).when());
-      pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
-    }
-  }
-};
-
-RequestClient::RequestClient() noexcept = default;
-RequestClient::RequestClient(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
-RequestClient::RequestClient(RequestClient&&) noexcept = default;
-RequestClient& RequestClient::operator=(RequestClient&&) noexcept = default;
-RequestClient::~RequestClient() = default;
-
-Result<RequestClient> RequestClient::Open(const Name& name, const WaitPolicy& wait) {
-  INTERPROC_RETURN_IF_ERROR(name.Validate());
-  if (name.base().size() > kMaxServiceBase) {
-    return Error(Errc::kInvalidArgument, "RequestClient: service names are at most 96 characters");
-  }
-  auto impl = std::make_unique<Impl>();
-  impl->name = name;
-  impl->wait = wait;
-  return RequestClient(std::move(impl));
-}
-
-Result<void> RequestClient::Call(std::span<const std::byte> request,
-                                 std::vector<std::byte>& response, Deadline deadline) {
-  if (!impl_) return Error(Errc::kInvalidArgument, "RequestClient::Call: not open");
-  Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.mu);
-  if (c.connected) {
-    const auto st = static_cast<EntryState>(c.entries[c.index].state.load());
-    if (c.ServerGone() || st == EntryState::kCutOff) c.Disconnect();
-  }
-  if (!c.connected) INTERPROC_RETURN_IF_ERROR(c.Connect(deadline));
-  if (request.size() > c.cfg.max_request) {
-    return Error(Errc::kMessageTooLarge, "RequestClient::Call: over the server's max_request");
-  }
-  if (!request.empty()) std::memcpy(c.request, request.data(), request.size());
-  c.ctl->request_len.store(static_cast<std::uint32_t>(request.size()), std::memory_order_relaxed);
-  c.seq = (c.seq + 1) & 0x3fffffffu;
-  const std::uint32_t posted = internal::PackCall(c.seq, CallState::kPosted);
-  c.ctl->call.store(posted, std::memory_order_release);
-  RaisePending(c.control, c.pending, c.index);
-
-  std::uint32_t answer = 0;
-  auto ready = [&] {
-    answer = c.ctl->call.load(std::memory_order_acquire);
-    return answer != posted;
+Result<std::unique_ptr<ServiceObject>> CreateClientObject(const Name& service,
+                                                          std::uint32_t index, std::uint32_t nonce,
+                                                          const ServiceConfig& cfg) {
+  ObjectHeader h{};
+  h.kind = static_cast<std::uint16_t>(ObjectKind::kServiceClient);
+  h.data_size = ClientRegionBytes(cfg.max_request, cfg.max_response);
+  auto init_fn = [](int object_fd, const void* arg) -> Result<void> {
+    const auto* c = static_cast<const ServiceConfig*>(arg);
+    ClientControl control{};
+    control.magic = kClientMagic;
+    control.version = kServiceVersion;
+    control.max_request = c->max_request;
+    control.max_response = c->max_response;
+    return WriteAt(object_fd, &control, sizeof(control), kPageSize);
   };
-  auto give_up = [&]() -> Result<void> {
-    if (c.ServerGone()) return Error(Errc::kServerGone, "RequestClient::Call: the server is gone");
-    if (c.entries[c.index].state.load(std::memory_order_relaxed) ==
-        static_cast<std::uint32_t>(EntryState::kCutOff)) {
-      return Error(Errc::kProtocol, "RequestClient::Call: cut off for damaged memory");
-    }
-    return {};
-  };
-  Result<void> waited = WaitFor(c.wait, &c.ctl->call, &c.ctl->client_sleeping, ready, give_up,
-                                deadline);
-  if (!waited.has_value()) {
-    if (waited.error().code() != Errc::kTimedOut) c.Disconnect();
-    return waited;
-  }
-  if (internal::CallSeqOf(answer) != c.seq) {
-    c.Disconnect();
-    return Error(Errc::kProtocol, "RequestClient::Call: an answer to another call");
-  }
-  switch (internal::CallStateOf(answer)) {
-    case CallState::kAnswered: {
-      const std::uint32_t len = c.ctl->response_len.load(std::memory_order_relaxed);
-      if (len > c.cfg.max_response) {
-        c.Disconnect();
-        return Error(Errc::kProtocol, "RequestClient::Call: response length over max_response");
-      }
-      response.assign(c.response, c.response + len);
-      return {};
-    }
-    case CallState::kFailed: {
-      const std::int32_t code = c.ctl->error_code.load(std::memory_order_relaxed);
-      if (code < static_cast<std::int32_t>(Errc::kNotFound) ||
-          code > static_cast<std::int32_t>(Errc::kBusy)) {
-        return Error(Errc::kProtocol, "RequestClient::Call: unknown error code");
-      }
-      return Error(static_cast<Errc>(code), "RequestServer handler",
-                   c.ctl->error_native.load(std::memory_order_relaxed));
-    }
-    default:
-      c.Disconnect();
-      return Error(Errc::kProtocol, "RequestClient::Call: damaged call state");
-  }
+  INTERPROC_ASSIGN_OR_RETURN(
+      ObjectFile file, CreateObject(ClientObjectName(service, index, nonce), h,
+                                    kPageSize + h.data_size, Permissions::OwnerOnly(), init_fn, &cfg));
+  return PosixServiceObject::Map(std::move(file));
 }
 
-bool RequestClient::connected() const noexcept { return impl_ && impl_->connected; }
-const Name& RequestClient::name() const noexcept {
-  static const Name kNone{""};
-  return impl_ ? impl_->name : kNone;
+Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std::uint32_t index,
+                                                        std::uint32_t nonce) {
+  INTERPROC_ASSIGN_OR_RETURN(ObjectFile file,
+                             OpenObject(ClientObjectName(service, index, nonce),
+                                        ObjectKind::kServiceClient, Access::kReadWrite));
+  return PosixServiceObject::Map(std::move(file));
 }
 
-}  // namespace interproc
+void RemoveClientObject(const Name& service, std::uint32_t index, std::uint32_t nonce) noexcept {
+  (void)UnlinkObject(ClientObjectName(service, index, nonce),
+                     static_cast<std::uint16_t>(ObjectKind::kServiceClient));
+}
+
+// Every live holder keeps a shared lock, so an object we can lock exclusively is
+// an orphan.
+void RemoveOrphanedClientObjects(const Name& service) noexcept {
+  Result<std::string> probe = ObjectPath(ClientObjectName(service, 0, 0));
+  if (!probe.has_value()) return;
+  const std::string& path = *probe;
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = path.substr(0, slash);
+  const std::string prefix = path.substr(slash + 1, path.size() - slash - 1 - 3);  // "...rc"
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* ent = ::readdir(d)) {
+    if (std::strncmp(ent->d_name, prefix.c_str(), prefix.size()) != 0) continue;
+    const int fd = ::openat(::dirfd(d), ent->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 1;
+    struct stat mine {}, named {};
+    if (::fcntl(fd, F_OFD_SETLK, &fl) == 0 && ::fstat(fd, &mine) == 0 &&
+        ::fstatat(::dirfd(d), ent->d_name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+        mine.st_ino == named.st_ino && mine.st_dev == named.st_dev) {
+      ::unlinkat(::dirfd(d), ent->d_name, 0);
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
+}  // namespace interproc::internal

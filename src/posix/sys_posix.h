@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <ctime>
 
+#include "../common/cpu_relax.h"
 #include "interproc/deadline.h"
 #include "interproc/result.h"
 
@@ -52,15 +53,6 @@ inline int CurrentTid() noexcept {
     return RefreshCurrentTid();
   }
   return t_tid_cache.tid;
-}
-
-// A CPU hint inside spin loops.
-inline void CpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
 }
 
 }  // namespace interproc::internal

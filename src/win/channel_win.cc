@@ -12,23 +12,19 @@
 //           flag, looks again, then waits on the event; a waker that sees the
 //           flag sets it. A Set before the Wait leaves the event signalled, so no
 //           wake-up is lost; a stale one only costs a spurious return.
-//   Peers   pid plus creation time (GetProcessTimes). OpenProcess(SYNCHRONIZE |
-//           PROCESS_QUERY_LIMITED_INFORMATION) pins the process object, and
-//           RegisterWaitForSingleObject runs the exit callback on the thread pool.
+//   Peers   pid plus creation time, watched on the thread pool
+//           (process_watch_win.cc).
 
 #include <windows.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "common/channel_core.h"
-#include "common/process_start.h"
 #include "win/object_win.h"
 
 namespace interproc::internal {
@@ -54,53 +50,9 @@ Error MapError(const char* call) {
   return Error::FromWin32(call, err);
 }
 
-std::uint64_t FileTimeTicks(const FILETIME& ft) {
-  const std::uint64_t t = (static_cast<std::uint64_t>(ft.dwHighDateTime) << 32) | ft.dwLowDateTime;
-  return t & kStartTicksMask;
-}
-
-// Opens process `pid` if it runs and started at `start_ticks` (0: any).
-ProcessCheck OpenLive(std::uint32_t pid, std::uint64_t start_ticks, UniqueWinHandle* out) {
-  if (pid == 0) return ProcessCheck::kDead;
-  UniqueWinHandle h(::OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
-                                  static_cast<DWORD>(pid)));
-  if (!h.is_valid()) {
-    // No such process; anything else (access denied) says it exists.
-    return ::GetLastError() == ERROR_INVALID_PARAMETER ? ProcessCheck::kDead
-                                                       : ProcessCheck::kUnknown;
-  }
-  // An exited process's object lives on while anyone holds a handle to it.
-  if (::WaitForSingleObject(h.get(), 0) == WAIT_OBJECT_0) return ProcessCheck::kDead;
-  if (start_ticks != 0) {
-    FILETIME created{}, exited{}, kernel{}, user{};
-    if (!::GetProcessTimes(h.get(), &created, &exited, &kernel, &user)) {
-      return ProcessCheck::kUnknown;
-    }
-    if (FileTimeTicks(created) != start_ticks) return ProcessCheck::kDead;  // pid reused
-  }
-  if (out != nullptr) *out = std::move(h);
-  return ProcessCheck::kAlive;
-}
-
-struct Watch {
-  UniqueWinHandle process;
-  HANDLE wait = nullptr;
-  std::function<void()> on_exit;
-};
-
-void CALLBACK OnProcessExit(void* context, BOOLEAN /*timed_out*/) {
-  static_cast<Watch*>(context)->on_exit();
-}
-
 class WinChannelPlatform final : public ChannelPlatform {
  public:
   ~WinChannelPlatform() override {
-    std::map<std::uint64_t, std::unique_ptr<Watch>> left;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      left.swap(watches_);
-    }
-    for (auto& entry : left) Stop(*entry.second);
     if (view_ != nullptr) ::UnmapViewOfFile(view_);
   }
 
@@ -141,49 +93,10 @@ class WinChannelPlatform final : public ChannelPlatform {
     ::SetEvent(events_[word_id].get());
   }
 
-  ProcessCheck CheckProcess(std::uint32_t pid, std::uint64_t start_ticks) noexcept override {
-    return OpenLive(pid, start_ticks, nullptr);
-  }
-
-  ProcessCheck WatchProcess(std::uint32_t pid, std::uint64_t start_ticks,
-                            std::function<void()> on_exit, std::uint64_t* token) override {
-    *token = 0;
-    auto watch = std::make_unique<Watch>();
-    const ProcessCheck check = OpenLive(pid, start_ticks, &watch->process);
-    if (check != ProcessCheck::kAlive) return check;
-    watch->on_exit = std::move(on_exit);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!::RegisterWaitForSingleObject(&watch->wait, watch->process.get(), OnProcessExit,
-                                       watch.get(), INFINITE, WT_EXECUTEONLYONCE)) {
-      return ProcessCheck::kAlive;  // unwatched: sleepers still look every slice
-    }
-    *token = ++next_token_;
-    watches_.emplace(*token, std::move(watch));
-    return ProcessCheck::kAlive;
-  }
-
-  void Unwatch(std::uint64_t token) noexcept override {
-    std::unique_ptr<Watch> watch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = watches_.find(token);
-      if (it == watches_.end()) return;
-      watch = std::move(it->second);
-      watches_.erase(it);
-    }
-    Stop(*watch);
-  }
-
  private:
-  // Returns once the callback is not running and never will.
-  static void Stop(Watch& w) { ::UnregisterWaitEx(w.wait, INVALID_HANDLE_VALUE); }
-
   UniqueWinHandle section_;
   void* view_ = nullptr;
   UniqueWinHandle events_[kChannelWords];
-  std::mutex mu_;
-  std::uint64_t next_token_ = 0;
-  std::map<std::uint64_t, std::unique_ptr<Watch>> watches_;
 };
 
 win::NamedOps SectionOps(const Name& name, std::uint64_t total) {
@@ -228,17 +141,6 @@ Result<std::uint64_t> ReadEntry(HANDLE section) {
 }
 
 }  // namespace
-
-std::uint32_t ThisProcessId() noexcept { return ::GetCurrentProcessId(); }
-
-std::uint64_t ThisProcessStartTicks() noexcept {
-  static const std::uint64_t ticks = [] {
-    FILETIME created{}, exited{}, kernel{}, user{};
-    if (!::GetProcessTimes(::GetCurrentProcess(), &created, &exited, &kernel, &user)) return 0ull;
-    return static_cast<unsigned long long>(FileTimeTicks(created));
-  }();
-  return ticks;
-}
 
 Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
                                                              const ChannelConfig& cfg,

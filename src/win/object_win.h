@@ -48,6 +48,9 @@ enum EntryKind : std::uint32_t {
   kEntryMemory = 1,   // shared memory on the paging file
   kEntryFile = 2,     // shared memory on a file
   kEntryChannel = 3,  // a channel: its region follows the entry page
+  kEntryService = 4,  // a request service's name: ServiceHot follows the record
+  kEntryServiceGeneration = 5,  // a service generation: its region follows the page
+  kEntryServiceClient = 6,      // a service client: its region follows the page
 };
 
 enum EntryState : std::uint32_t {

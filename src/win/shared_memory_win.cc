@@ -48,7 +48,6 @@ struct SharedMemory::Impl {
 namespace {
 
 using win::EntryRecord;
-using win::kEntryChannel;
 using win::kEntryFile;
 using win::kEntryFresh;
 using win::kEntryLive;
@@ -143,11 +142,12 @@ std::uint32_t SettledState(const EntryView& view) {
   return s;
 }
 
-// Whether the entry holds a channel's name (channel_win.cc), not a region's.
-bool IsChannel(const EntryView& view) {
+// Whether the entry holds the name of another kind of object (a channel, a
+// request service), not a region's.
+bool IsOtherKind(const EntryView& view) {
   EntryRecord record;
   std::memcpy(&record, view.get(), sizeof(record));
-  return record.magic == kEntryMagic && record.kind == kEntryChannel;
+  return record.magic == kEntryMagic && record.kind != kEntryMemory && record.kind != kEntryFile;
 }
 
 win::NamedOps EntryOps(const Name& name, DWORD open_access) {
@@ -253,8 +253,8 @@ Result<std::unique_ptr<SharedMemory::Impl>> OpenRegion(const Name& name, Access 
 
   for (int attempt = 0; attempt < 16; ++attempt) {
     const std::uint32_t state = SettledState(view);
-    if (IsChannel(view)) {
-      return Error(Errc::kInvalidArgument, "shared memory: the name is a channel");
+    if (IsOtherKind(view)) {
+      return Error(Errc::kInvalidArgument, "shared memory: the name is another kind of object");
     }
     if (state == kEntryUnlinked) return Error(Errc::kNotFound, "shared memory: unlinked");
     if (state != kEntryLive) return Error(Errc::kProtocol, "shared memory: entry state");
@@ -406,7 +406,9 @@ Result<void> SharedMemory::Unlink(const Name& name) {
   INTERPROC_RETURN_IF_ERROR(win::CheckOwner(entry.get(), name));
   INTERPROC_ASSIGN_OR_RETURN(EntryView view, EntryView::Map(entry.get(), true));
   std::uint32_t state = SettledState(view);
-  if (IsChannel(view)) return Error(Errc::kInvalidArgument, "shared memory: the name is a channel");
+  if (IsOtherKind(view)) {
+    return Error(Errc::kInvalidArgument, "shared memory: the name is another kind of object");
+  }
   while (state == kEntryLive) {
     if (view.state().compare_exchange_weak(state, kEntryUnlinked, std::memory_order_acq_rel)) {
       return {};

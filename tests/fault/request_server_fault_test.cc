@@ -48,7 +48,8 @@
 
 #if defined(_WIN32)
 #define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  GTEST_SKIP() << "request server not yet implemented on Windows"
+  do {                                 \
+  } while (false)
 #else
 #define INTERPROC_SKIP_RS_ON_WINDOWS() \
   do {                                 \

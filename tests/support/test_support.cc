@@ -1,8 +1,15 @@
 #include "test_support.h"
 
+#if defined(__linux__)
+#include <unistd.h>
+#endif
+
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <cctype>
 #include <utility>
 #include <cstdio>
@@ -162,6 +169,31 @@ int TestMain(int argc, char** argv) {
   }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
+}
+
+long CurrentThreadId() {
+#if defined(__linux__)
+  return static_cast<long>(::gettid());
+#else
+  return 1;
+#endif
+}
+
+void WaitUntilAsleep([[maybe_unused]] long pid, [[maybe_unused]] long tid) {
+#if defined(__linux__)
+  const Deadline d = DeadlineIn(std::chrono::seconds(10));
+  const std::string path =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
+  while (!d.expired()) {
+    std::ifstream in(path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S') return;
+    std::this_thread::yield();
+  }
+#else
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+#endif
 }
 
 }  // namespace interproc::testing

@@ -97,6 +97,12 @@ inline std::string Text(std::span<const std::byte> b) {
 
 // True when the tests run under Wine.
 bool RunningUnderWine();
+
+// The calling thread's kernel id on Linux; elsewhere 1 (only "it has started").
+long CurrentThreadId();
+// Linux: waits (up to 10 s) until thread `tid` of process `pid` sleeps in the
+// kernel, so that a test knows a call has blocked. Elsewhere: waits 200 ms.
+void WaitUntilAsleep(long pid, long tid);
 // True when the process may drop to `nobody` (root on Linux).
 bool CanDropToNobody();
 

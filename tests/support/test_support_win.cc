@@ -80,6 +80,19 @@ void PlatformKill(std::intptr_t handle, ProcessId) {
 void PlatformClose(std::intptr_t handle) {
   if (handle != -1 && handle != 0) ::CloseHandle(reinterpret_cast<HANDLE>(handle));
 }
-bool PlatformSignal(ProcessId, bool) { return false; }
+// Suspends (stop) or resumes every thread of the process, as SIGSTOP/SIGCONT.
+bool PlatformSignal(ProcessId pid, bool stop) {
+  using NtProcessFn = LONG(NTAPI*)(HANDLE);
+  HMODULE ntdll = ::GetModuleHandleA("ntdll.dll");
+  if (ntdll == nullptr) return false;
+  auto fn = reinterpret_cast<NtProcessFn>(reinterpret_cast<void (*)()>(
+      ::GetProcAddress(ntdll, stop ? "NtSuspendProcess" : "NtResumeProcess")));
+  if (fn == nullptr) return false;
+  HANDLE h = ::OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, static_cast<DWORD>(pid));
+  if (h == nullptr) return false;
+  const LONG status = fn(h);
+  ::CloseHandle(h);
+  return status >= 0;
+}
 
 }  // namespace interproc::testing

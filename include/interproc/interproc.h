@@ -5,7 +5,9 @@
 #ifndef INTERPROC_INTERPROC_H_
 #define INTERPROC_INTERPROC_H_
 
+#include "interproc/anonymous_pipe.h"
 #include "interproc/channel.h"
+#include "interproc/child_process.h"
 #include "interproc/deadline.h"
 #include "interproc/event.h"
 #include "interproc/handle.h"

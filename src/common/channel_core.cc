@@ -184,6 +184,10 @@ struct Channel::Impl {
     for (;;) {
       const std::uint32_t observed = word->load(std::memory_order_seq_cst);
       sleeping->store(1, std::memory_order_seq_cst);
+      // The waker publishes `word` with a seq_cst RMW and then reads our flag
+      // (Publish): either it sees the flag and wakes us, or its RMW comes first
+      // in the single total order and this seq_cst load sees it.
+      const bool moved = word->load(std::memory_order_seq_cst) != observed;
       if (ready()) {
         sleeping->store(0, std::memory_order_relaxed);
         return {};
@@ -196,16 +200,25 @@ struct Channel::Impl {
         sleeping->store(0, std::memory_order_relaxed);
         return Error(Errc::kTimedOut, "Channel");
       }
-      os->Sleep(word_id, word, observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
+      if (!moved) {
+        os->Sleep(word_id, word, observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
+      }
       sleeping->store(0, std::memory_order_relaxed);
     }
   }
 
-  // Wakes a sleeper on `word` if its flag says it sleeps. The seq_cst fence
-  // pairs with the sleeper's store of the flag before it looks at the word.
+  // Stores `value` in `word` and wakes its sleeper if its flag says it sleeps.
+  // The store is a seq_cst RMW (on x86 one locked instruction, cheaper than a
+  // store and a full fence) that pairs with the sleeper's seq_cst store of its
+  // flag before it looks at `word` again (WaitUntil).
+  void Publish(int word_id, std::atomic<std::uint32_t>* word, std::uint32_t value,
+               std::atomic<std::uint32_t>* sleeping) {
+    word->exchange(value, std::memory_order_seq_cst);
+    Signal(word_id, word, sleeping);
+  }
+  // The waking half of Publish, after a seq_cst RMW of `word`.
   void Signal(int word_id, std::atomic<std::uint32_t>* word, std::atomic<std::uint32_t>* sleeping) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping->load(std::memory_order_relaxed) != 0) os->Wake(word_id, word, false);
+    if (sleeping->load(std::memory_order_seq_cst) != 0) os->Wake(word_id, word, false);
   }
 
   std::byte* Slot(const RingView& ring, std::uint32_t index) const {
@@ -245,15 +258,14 @@ struct Channel::Impl {
     std::memcpy(slot + 4, &len, sizeof(len));
     SlotSeq(slot)->store(tail + 1, std::memory_order_release);
     ++tail;
-    tx.producer->seq.store(tail, std::memory_order_release);
-    Signal(TailWord(me), &tx.producer->seq, &tx.producer->consumer_sleeping);
+    Publish(TailWord(me), &tx.producer->seq, tail, &tx.producer->consumer_sleeping);
   }
 
   void PublishLatest(std::uint32_t len) {
     std::memcpy(Slot(tx, back), &len, sizeof(len));
     std::uint32_t w = tx.producer->seq.load(std::memory_order_relaxed);
     const std::uint32_t next = (((w >> 3) + 1) << 3) | internal::kLatestFresh | back;
-    const std::uint32_t old = tx.producer->seq.exchange(next, std::memory_order_acq_rel);
+    const std::uint32_t old = tx.producer->seq.exchange(next, std::memory_order_seq_cst);
     const std::uint32_t prev = internal::LatestIndex(old);
     if ((old & internal::kLatestFresh) != 0) {
       control->party[me].overwritten.fetch_add(1, std::memory_order_relaxed);
@@ -357,8 +369,7 @@ struct Channel::Impl {
       return;
     }
     ++head;
-    rx.consumer->seq.store(head, std::memory_order_release);
-    Signal(HeadWord(1 - me), &rx.consumer->seq, &rx.consumer->producer_sleeping);
+    Publish(HeadWord(1 - me), &rx.consumer->seq, head, &rx.consumer->producer_sleeping);
   }
 };
 

@@ -85,6 +85,7 @@ Result<void> WaitFor(const WaitPolicy& wait, ServiceObject& object, std::atomic<
   for (;;) {
     const std::uint32_t observed = word->load(std::memory_order_seq_cst);
     sleeping->store(1, std::memory_order_seq_cst);
+    const bool moved = word->load(std::memory_order_seq_cst) != observed;
     if (ready()) {
       sleeping->store(0, std::memory_order_relaxed);
       return {};
@@ -97,7 +98,7 @@ Result<void> WaitFor(const WaitPolicy& wait, ServiceObject& object, std::atomic<
       sleeping->store(0, std::memory_order_relaxed);
       return Error(Errc::kTimedOut, "RequestClient::Call");
     }
-    object.Sleep(word, observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
+    if (!moved) object.Sleep(word, observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
     sleeping->store(0, std::memory_order_relaxed);
   }
 }
@@ -367,13 +368,14 @@ struct RequestServer::Impl {
       answer = internal::PackCall(internal::CallSeqOf(w), CallState::kFailed);
     }
     std::uint32_t expected = w;
-    if (!ctl->call.compare_exchange_strong(expected, answer, std::memory_order_acq_rel)) {
+    // A seq_cst RMW, then a seq_cst load of the flag: pairs with the client's
+    // store of its flag before it looks at the call word again (WaitFor).
+    if (!ctl->call.compare_exchange_strong(expected, answer, std::memory_order_seq_cst)) {
       // The client gave up on this call and posted another: serve that one next.
       RaisePending(i);
       return;
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (ctl->client_sleeping.load(std::memory_order_relaxed) != 0) c.object->Wake(&ctl->call, 1);
+    if (ctl->client_sleeping.load(std::memory_order_seq_cst) != 0) c.object->Wake(&ctl->call, 1);
   }
 
   // Sweeps at most once per kSweepInterval across all server threads, whether

@@ -46,16 +46,6 @@
 #include "posix/peer_monitor_posix.h"
 #endif
 
-#if defined(_WIN32)
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#else
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#endif
-
 namespace interproc {
 namespace {
 
@@ -441,7 +431,6 @@ INTERPROC_TEST_CHILD(RsFaultChurn) {
 }
 
 TEST(RequestServerFault, ThousandClientsComeAndGoAndResourcesReturnToBaseline) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
 #if !defined(_WIN32)
   const Name n = testing::UniqueName("svc");
   const Name going = testing::UniqueName("going");
@@ -567,7 +556,6 @@ INTERPROC_TEST_CHILD(RsFaultDieWhileConnecting) {
 #endif
 
 TEST(RequestServerFault, AClientKilledWhileConnectingIsReclaimedByTheServer) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
 #if !defined(_WIN32)
   const Name n = testing::UniqueName("svc");
   ScopedRemove c1(n);
@@ -668,7 +656,6 @@ INTERPROC_TEST_CHILD(RsFaultGarbleOwnObject) {
 #endif
 
 TEST(RequestServerFault, AClientThatGarblesItsOwnObjectIsCutOffAloneAndReconnects) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
 #if !defined(_WIN32)
   for (unsigned seed = 1; seed <= 4; ++seed) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
@@ -818,7 +805,6 @@ INTERPROC_TEST_CHILD(RsFaultFloodPending) {
 #endif
 
 TEST(RequestServerFault, AForgedCallWithAGarbageRequestLengthIsCutOffBeforeTheHandler) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
 #if !defined(_WIN32)
   const Name n = testing::UniqueName("svc");
   const Name posted = testing::UniqueName("posted");

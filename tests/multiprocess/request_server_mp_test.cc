@@ -27,16 +27,6 @@
 #include "interproc/request_server.h"
 #include "test_support.h"
 
-#if defined(_WIN32)
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#else
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#endif
-
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define INTERPROC_RS_SANITIZED 1
 #elif defined(__has_feature)
@@ -319,7 +309,6 @@ INTERPROC_TEST_CHILD(RsMpStream) {
 // ------------------------------------------------------------ 10^6 calls
 
 TEST(RequestServerMp, MillionCheckedCallsFromFourClientProcesses) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   constexpr int kClients = 4;
 #if defined(INTERPROC_RS_SANITIZED)
   constexpr std::uint64_t kPerClient = 25'000;  // 10^5 calls: sanitizers are ~10x slower
@@ -448,7 +437,6 @@ INTERPROC_TEST_CHILD(RsMpHoldThenReconnect) {
 }
 
 TEST(RequestServerMp, ServerKilledWhileClientsAreBlockedThenReplaced) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   constexpr std::size_t kMaxPayload = 512;
   constexpr int kThreadClients = 3;  // plus one client process
   const Name n = testing::UniqueName("svc");
@@ -552,7 +540,6 @@ TEST(RequestServerMp, ServerKilledWhileClientsAreBlockedThenReplaced) {
 // ------------------------------------------------------------ a client dies
 
 TEST(RequestServerMp, AClientKilledBetweenRequestAndResponseDoesNotDisturbTheOthers) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   constexpr std::size_t kMaxPayload = 512;
   const Name n = testing::UniqueName("svc");
   const Name in_victim = testing::UniqueName("inv");
@@ -638,7 +625,6 @@ INTERPROC_TEST_CHILD(RsMpVictim) {
 // ------------------------------------------------------------ a client stops
 
 TEST(RequestServerMp, AStoppedClientDoesNotHoldUpTheOthers) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   constexpr std::size_t kMaxPayload = 512;
   constexpr int kOthers = 3;
   constexpr std::uint64_t kCalls = 5'000;

@@ -33,7 +33,6 @@ std::map<std::string, std::string>& ChildArgs() {
 }  // namespace
 
 // Platform parts, defined in test_support_posix.cc / test_support_win.cc.
-std::string SelfExecutable();
 bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions& options,
                    ProcessId* pid, std::intptr_t* handle);
 bool PlatformDropToNobody();

@@ -95,6 +95,9 @@ inline std::string Text(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// The path of the running test binary (children re-run it).
+std::string SelfExecutable();
+
 // True when the tests run under Wine.
 bool RunningUnderWine();
 

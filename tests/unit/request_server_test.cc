@@ -24,16 +24,6 @@
 #include "interproc/request_server.h"
 #include "test_support.h"
 
-#if defined(_WIN32)
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#else
-#define INTERPROC_SKIP_RS_ON_WINDOWS() \
-  do {                                 \
-  } while (false)
-#endif
-
 namespace interproc {
 namespace {
 
@@ -131,7 +121,6 @@ TEST(RequestServer, DefaultOptions) {
 }
 
 TEST(RequestServer, OptionsOutOfRangeAreInvalidArgument) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   struct Case {
     const char* what;
     RequestServerOptions o;
@@ -173,7 +162,6 @@ TEST(RequestServer, OptionsOutOfRangeAreInvalidArgument) {
 }
 
 TEST(RequestServer, LimitsAtTheEdgesAreAccepted) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   {
     const Name n = testing::UniqueName("svc");
     ScopedRemove cleanup(n);
@@ -203,7 +191,6 @@ TEST(RequestServer, LimitsAtTheEdgesAreAccepted) {
 }
 
 TEST(RequestServer, ServiceNamesAreAtMost96Characters) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const std::string prefix = testing::UniqueName("svc").base() + "-";
   ASSERT_LT(prefix.size(), 96u);
   const Name longest = Name::Local(prefix + std::string(96 - prefix.size(), 'a'));
@@ -239,7 +226,6 @@ TEST(RequestServer, ServiceNamesAreAtMost96Characters) {
 }
 
 TEST(RequestServer, MalformedNamesAreInvalidArgument) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   for (const char* text : {"", "a/b", "Local\\", "has space"}) {
     SCOPED_TRACE(text);
     const Name n{std::string_view(text)};
@@ -253,7 +239,6 @@ TEST(RequestServer, MalformedNamesAreInvalidArgument) {
 }
 
 TEST(RequestServer, SecondCreateOnALiveServersNameIsAlreadyExists) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   std::optional<RequestServer> first;
@@ -284,7 +269,6 @@ TEST(RequestServer, SecondCreateOnALiveServersNameIsAlreadyExists) {
 }
 
 TEST(RequestServer, CreateOnANameOfAnotherKindIsInvalidArgument) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto ev = Event::Create(n, EventReset::kManual);
@@ -319,7 +303,6 @@ TEST(RequestServer, CreateOnANameOfAnotherKindIsInvalidArgument) {
 }
 
 TEST(RequestServer, DefaultConstructedObjectsFailCleanly) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   RequestServer s;
   EXPECT_EQ(s.connected_clients(), 0u);
   EXPECT_EQ(s.protocol_errors(), 0u);
@@ -338,7 +321,6 @@ TEST(RequestServer, DefaultConstructedObjectsFailCleanly) {
 // ------------------------------------------------------------ round trips
 
 TEST(RequestServer, RoundTripsOfEverySize) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   constexpr std::uint32_t kMax = 8192;
@@ -386,7 +368,6 @@ TEST(RequestServer, RoundTripsOfEverySize) {
 }
 
 TEST(RequestServer, ResponseSizeIsTheHandlersNotTheRequests) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small(16, 4096, 4));
@@ -414,7 +395,6 @@ TEST(RequestServer, ResponseSizeIsTheHandlersNotTheRequests) {
 }
 
 TEST(RequestServer, RequestOverMaxRequestIsMessageTooLargeBeforeAnythingIsSent) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small(128, 256, 4));
@@ -455,7 +435,6 @@ TEST(RequestServer, RequestOverMaxRequestIsMessageTooLargeBeforeAnythingIsSent) 
 }
 
 TEST(RequestServer, HandlerErrorsCrossWithCodeAndNativeValue) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -494,7 +473,6 @@ TEST(RequestServer, HandlerErrorsCrossWithCodeAndNativeValue) {
 }
 
 TEST(RequestServer, ResponseOverMaxResponseFromTheHandlerIsAnError) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   constexpr std::uint32_t kMaxResponse = 64;
@@ -534,7 +512,6 @@ TEST(RequestServer, ResponseOverMaxResponseFromTheHandlerIsAnError) {
 }
 
 TEST(RequestServer, CallsFromSeveralThreadsOfOneClientEachGetTheirOwnResponse) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small(512, 512, 4));
@@ -569,7 +546,6 @@ TEST(RequestServer, CallsFromSeveralThreadsOfOneClientEachGetTheirOwnResponse) {
 // ------------------------------------------------------------ serving threads
 
 TEST(RequestServer, ServeArgumentErrors) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -598,7 +574,6 @@ TEST(RequestServer, ServeArgumentErrors) {
 }
 
 TEST(RequestServer, SeveralServingThreadsServeClientsInParallel) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   constexpr int kThreads = 4;
@@ -663,7 +638,6 @@ TEST(RequestServer, SeveralServingThreadsServeClientsInParallel) {
 }
 
 TEST(RequestServer, StopFromAnotherThreadEndsServeAndServeCanRunAgain) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -690,7 +664,6 @@ TEST(RequestServer, StopFromAnotherThreadEndsServeAndServeCanRunAgain) {
 }
 
 TEST(RequestServer, StopFromInsideAHandler) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -718,7 +691,6 @@ TEST(RequestServer, StopFromInsideAHandler) {
 }
 
 TEST(RequestServer, ACallPostedWhileNotServingIsServedWhenServeStarts) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -743,7 +715,6 @@ TEST(RequestServer, ACallPostedWhileNotServingIsServedWhenServeStarts) {
 }
 
 TEST(RequestServer, NoAnswerByTheDeadlineIsTimedOutAndTheNextCallGetsItsOwnAnswer) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -815,7 +786,6 @@ TEST(RequestServer, NoAnswerByTheDeadlineIsTimedOutAndTheNextCallGetsItsOwnAnswe
 // ------------------------------------------------------------ server lifetime
 
 TEST(RequestServer, AClientWithNoServerTimesOutAtItsDeadline) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto c = RequestClient::Open(n);
@@ -835,7 +805,6 @@ TEST(RequestServer, AClientWithNoServerTimesOutAtItsDeadline) {
 }
 
 TEST(RequestServer, AClientStartedBeforeTheServerWaitsForIt) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto c = RequestClient::Open(n);
@@ -860,7 +829,6 @@ TEST(RequestServer, AClientStartedBeforeTheServerWaitsForIt) {
 }
 
 TEST(RequestServer, AfterTheServerIsDestroyedTheNextCallIsServerGoneAndANewServerIsReached) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto c = RequestClient::Open(n);
@@ -899,7 +867,6 @@ TEST(RequestServer, AfterTheServerIsDestroyedTheNextCallIsServerGoneAndANewServe
 }
 
 TEST(RequestServer, ANewServerBeforeTheNextCallIsReachedWithoutAnError) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto c = RequestClient::Open(n);
@@ -924,7 +891,6 @@ TEST(RequestServer, ANewServerBeforeTheNextCallIsReachedWithoutAnError) {
 }
 
 TEST(RequestServer, ACallBlockedWhenTheServerIsDestroyedGetsServerGone) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   std::optional<RequestServer> server;
@@ -966,7 +932,6 @@ TEST(RequestServer, ACallBlockedWhenTheServerIsDestroyedGetsServerGone) {
 }
 
 TEST(RequestServer, MovedServerKeepsServing) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small());
@@ -988,7 +953,6 @@ TEST(RequestServer, MovedServerKeepsServing) {
 // ------------------------------------------------------------ clients
 
 TEST(RequestServer, MaxClientsReachedIsResourceExhaustedUntilOneLeaves) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small(64, 64, 2));
@@ -1036,7 +1000,6 @@ TEST(RequestServer, MaxClientsReachedIsResourceExhaustedUntilOneLeaves) {
 }
 
 TEST(RequestServer, ConnectedClientsFollowsClientsComingAndGoing) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);
   auto s = RequestServer::Create(n, Small(64, 64, 8));
@@ -1065,7 +1028,6 @@ class RequestServerWaitModes
     : public ::testing::TestWithParam<std::tuple<WaitMode, WaitMode>> {};
 
 TEST_P(RequestServerWaitModes, RoundTrips) {
-  INTERPROC_SKIP_RS_ON_WINDOWS();
   const auto [server_mode, client_mode] = GetParam();
   const Name n = testing::UniqueName("svc");
   ScopedRemove cleanup(n);

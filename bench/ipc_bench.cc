@@ -14,9 +14,17 @@
 // POSIX mq, Boost.Interprocess message_queue, ZeroMQ PAIR ipc://, nng pair0
 // ipc://, iceoryx (the driver runs its own iox-roudi), and interproc::Channel in
 // every WaitMode. Peers are compiled in when CMake found them.
+// Request/response (request_peers.h): calls/s with 1, 2 and 4 client processes
+// against one server (this process), 64 B each way, closed loop: the raw
+// shared-memory slots (floor, spinning) and their futex variant, interproc's
+// RequestServer in every WaitMode, a Unix seqpacket socket served by one epoll
+// loop, ZeroMQ REQ/REP and nng req0/rep0 over ipc://. The server stays on the
+// parent's CPU; the clients go to the other CPUs in turn (with 2 CPUs all the
+// clients share the second one).
 // Timing never fails the run: the exit code says only whether every row worked.
 //
-// Usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rounds=R] [--rows=KEY,...]
+// Usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]
+//                            [--rows=KEY,...]
 
 #include <fcntl.h>
 #include <sched.h>
@@ -41,10 +49,12 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "ipc/common.h"
 #include "ipc/mechanisms.h"
+#include "ipc/request_peers.h"
 #if INTERPROC_BENCH_HAVE_CHANNEL
 #include "ipc/channel_peer.h"
 #endif
@@ -62,6 +72,8 @@ constexpr std::size_t kKiB = 1024, kMiB = 1024 * 1024;
 // The memfd: the control page, then the floors' two rings (8 slots of 1 MiB each).
 constexpr std::size_t kAreaSize = 2 * (9 * kMiB);
 constexpr std::size_t kMapSize = 4096 + kAreaSize;
+static_assert(kRrAreaBytes <= kAreaSize);
+constexpr std::uint32_t kRrClientCounts[] = {1, 2, 4};
 
 struct Options {
   bool quick = false;
@@ -69,6 +81,9 @@ struct Options {
   std::chrono::milliseconds time{600};  // measured time per row, over all rounds
   std::uint32_t rounds = 3;             // interleaved passes over every row
   std::uint32_t max_round_trips = 400000;
+  // Request/response rows: measured time per row, over all rounds (default:
+  // a sixth of `time`, so that the 24 rows add a few seconds).
+  std::chrono::milliseconds rr_time{-1};
   std::vector<std::string> rows;  // mechanism keys; empty: all
 };
 
@@ -82,6 +97,7 @@ const char* TestName(Test t) {
     case Test::kPingPong: return "ping-pong";
     case Test::kStream: return "stream";
     case Test::kStreamLoaned: return "stream loaned";
+    case Test::kRequest: return "request/response";
   }
   return "?";
 }
@@ -90,6 +106,7 @@ const char* TestArg(Test t) {
     case Test::kPingPong: return "pp";
     case Test::kStream: return "stream";
     case Test::kStreamLoaned: return "loaned";
+    case Test::kRequest: return "rr";
   }
   return "?";
 }
@@ -106,18 +123,25 @@ struct Row {
   Test test = Test::kPingPong;
   std::size_t size = 64;
   std::uint32_t slots = 64;
-  bool spins = false;  // a side busy-waits: needs two CPUs
-  std::string skip;    // why it cannot run here (static)
+  std::uint32_t clients = 1;  // request/response: client processes
+  bool spins = false;         // a side busy-waits: needs two CPUs
+  std::string skip;           // why it cannot run here (static)
   // Results.
   std::string status = "not run";  // ok, skipped, failed
   std::string reason;
-  std::vector<double> samples;  // one-way ns (ping-pong), all rounds
+  std::vector<double> samples;  // one-way ns (request/response: round trip / 2), all rounds
   double elapsed_s = 0;
   double messages = 0;
   double median = NAN, p99 = NAN, msgs_per_s = NAN, gb_per_s = NAN;
 
   std::string Id() const { return key + "/" + mode + "/" + TestArg(test) + "/" + std::to_string(size); }
 };
+
+// The test column of the table: request/response rows name their client count.
+std::string TestLabel(const Row& r) {
+  if (r.test != Test::kRequest) return TestName(r.test);
+  return "rr " + std::to_string(r.clients) + (r.clients == 1 ? " client" : " clients");
+}
 
 // ---------------------------------------------------------------------------
 // The process pair.
@@ -127,7 +151,14 @@ struct Env {
   std::byte* map = nullptr;
   Control* control = nullptr;
   int parent_cpu = -1, child_cpu = -1, cpus = 1;
+  std::vector<int> cpu_list;  // the CPUs this process may use; [0] is the parent's
 };
+
+// Request/response rows: the CPU of client k (the parent keeps cpu_list[0]).
+int ClientCpu(const Env& env, std::uint32_t k) {
+  if (env.cpu_list.size() < 2) return -1;
+  return env.cpu_list[1 + k % (env.cpu_list.size() - 1)];
+}
 
 std::atomic<pid_t> g_child{0};
 
@@ -155,13 +186,15 @@ Ctx MakeCtx(const Env& env, const Row& row, const std::string& tag, bool parent)
   ctx.test = row.test;
   ctx.size = row.size;
   ctx.slots = row.slots;
+  ctx.clients = row.clients;
   ctx.control = env.control;
   ctx.area = env.map + 4096;
   ctx.area_size = kAreaSize;
   return ctx;
 }
 
-pid_t SpawnPeer(const Env& env, const Row& row, const Ctx& ctx) {
+// Forks and execs a peer process pinned to `cpu` (-1: not pinned).
+pid_t SpawnPeer(const Env& env, const Row& row, const Ctx& ctx, int cpu) {
   std::string fds;
   for (int fd : ctx.fds) {
     if (!fds.empty()) fds += ',';
@@ -178,6 +211,11 @@ pid_t SpawnPeer(const Env& env, const Row& row, const Ctx& ctx) {
       "--ctl=" + std::to_string(env.ctl_fd),
       "--fds=" + fds,
   };
+  if (row.test == Test::kRequest) {
+    strs.push_back("--client=" + std::to_string(ctx.client));
+    strs.push_back("--clients=" + std::to_string(ctx.clients));
+    strs.push_back("--rr-ns=" + std::to_string(ctx.rr_ns));
+  }
   std::vector<char*> argv;
   for (auto& s : strs) argv.push_back(s.data());
   argv.push_back(nullptr);
@@ -187,10 +225,10 @@ pid_t SpawnPeer(const Env& env, const Row& row, const Ctx& ctx) {
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
-    if (env.child_cpu >= 0) {
+    if (cpu >= 0) {
       cpu_set_t set;
       CPU_ZERO(&set);
-      CPU_SET(env.child_cpu, &set);
+      CPU_SET(cpu, &set);
       ::sched_setaffinity(0, sizeof(set), &set);
     }
     // The control memfd and the mechanism's descriptors are all the peer inherits.
@@ -354,7 +392,7 @@ bool RunRowWith(const Env& env, Row& row, const Options& o, const std::string& t
     return false;
   }
   ::alarm(kRowTimeoutSeconds);
-  const pid_t child = SpawnPeer(env, row, ctx);
+  const pid_t child = SpawnPeer(env, row, ctx, env.child_cpu);
   g_child = child;
   if constexpr (HasAfterSpawn<M>) m.AfterSpawn(ctx);
   bool exited = false;
@@ -378,6 +416,87 @@ bool RunRowWith(const Env& env, Row& row, const Options& o, const std::string& t
   if (ok && !peer_ok) row.reason = PeerError(env);
   if (!ok && row.reason.empty()) row.reason = "a send or receive failed";
   return ok && peer_ok;
+}
+
+// A request/response row: this process serves (on its CPU), row.clients client
+// processes call (RrClientMain). A thread of ours reaps the clients and stops the
+// server when the last one has exited (again and again until Serve returns:
+// RequestServer::Serve forgets a Stop that came before it started); a client that
+// fails releases the others.
+template <typename M>
+bool RunRrRowWith(const Env& env, Row& row, const Options& o, const std::string& tag) {
+  Control* c = env.control;
+  std::memset(c->error, 0, sizeof(c->error));
+  Ctx ctx = MakeCtx(env, row, tag, true);
+  ctx.rr_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(o.rr_time).count();
+  RrReset(ctx);
+  RrControl* rr = RrControlOf(ctx);
+  M m;
+  if (!m.Init(ctx)) {
+    row.reason = PeerError(env);
+    return false;
+  }
+  ::alarm(kRowTimeoutSeconds);
+  std::vector<pid_t> kids;
+  for (std::uint32_t k = 0; k < row.clients; ++k) {
+    ctx.client = k;
+    kids.push_back(SpawnPeer(env, row, ctx, ClientCpu(env, k)));
+  }
+  g_child = kids[0];  // the watchdog kills it; the others die with us (PDEATHSIG)
+  std::vector<std::atomic<bool>> reaped(kids.size());
+  std::atomic<bool> clients_ok{true}, serve_returned{false};
+  std::string client_failure;  // the reaper's, read after join
+  std::thread reaper([&] {
+    for (std::size_t k = 0; k < kids.size(); ++k) {
+      int status = 0;
+      while (::waitpid(kids[k], &status, 0) < 0 && errno == EINTR) {
+      }
+      reaped[k] = true;
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (clients_ok.exchange(false)) {
+          client_failure =
+              "client " + std::to_string(k) + " " +
+              (WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
+                                 : "killed by signal " + std::to_string(WTERMSIG(status)));
+        }
+      }
+    }
+    while (!serve_returned.load()) {
+      m.Stop();
+      for (int i = 0; i < 10 && !serve_returned.load(); ++i) ::usleep(1000);
+    }
+  });
+  const bool served = m.Serve(ctx);
+  serve_returned = true;
+  if (!served) {
+    // Release the clients from the barrier, then make sure they go.
+    rr->go.store(2, std::memory_order_release);
+    FutexWake(&rr->go, INT_MAX);
+    for (std::size_t k = 0; k < kids.size(); ++k) {
+      if (!reaped[k]) ::kill(kids[k], SIGKILL);
+    }
+  }
+  reaper.join();
+  g_child = 0;
+  ::alarm(0);
+  if (!served || !clients_ok) {
+    row.reason = c->error[0] != 0 || client_failure.empty() ? PeerError(env) : client_failure;
+    return false;
+  }
+  double calls = 0, elapsed = 0;
+  for (std::uint32_t k = 0; k < row.clients; ++k) {
+    const RrClientStat& st = rr->stat[k];
+    calls += static_cast<double>(st.calls);
+    elapsed = std::max(elapsed, static_cast<double>(st.elapsed_ns) / 1e9);
+    const std::uint32_t* samples = RrSamplesOf(ctx, k);
+    for (std::uint32_t i = 0; i < st.samples && i < kRrMaxSamples; ++i) {
+      row.samples.push_back(static_cast<double>(samples[i]) / 2.0);
+    }
+  }
+  // Calls of every client over the common window (to the last answer).
+  row.messages += calls;
+  row.elapsed_s += elapsed;
+  return true;
 }
 
 // The peer's side of a row.
@@ -484,6 +603,18 @@ int PeerProcess(const std::map<std::string, std::string>& args) {
   std::string item;
   for (int i = 0; i < 4 && std::getline(fds, item, ','); ++i) ctx.fds[i] = std::atoi(item.c_str());
   const std::string key = get("peer");
+  if (t == "rr") {
+    ctx.test = Test::kRequest;
+    ctx.client = static_cast<std::uint32_t>(std::strtoul(get("client").c_str(), nullptr, 10));
+    ctx.clients = static_cast<std::uint32_t>(std::strtoul(get("clients").c_str(), nullptr, 10));
+    ctx.rr_ns = std::strtoll(get("rr-ns").c_str(), nullptr, 10);
+    auto rc = WithRrMechanism(key, [&]<typename M>() { return RrClientMain<M>(ctx); });
+    if (!rc) {
+      RrAbort(ctx, ("unknown request/response mechanism " + key).c_str());
+      return 2;
+    }
+    return *rc;
+  }
 #if INTERPROC_BENCH_HAVE_ICEORYX
   if (key == "iceoryx") IceoryxInitRuntime("interproc-bench-peer-" + std::to_string(::getpid()));
 #endif
@@ -615,17 +746,51 @@ bool StartRoudi() {
 // ---------------------------------------------------------------------------
 // The rows.
 
-bool Selected(const Options& o, const std::string& key) {
-  // The floors run whenever anything does: every ratio needs them.
-  if (key == "floor" || key == "memcpy" || key == "futex") return true;
-  return o.rows.empty() || std::find(o.rows.begin(), o.rows.end(), key) != o.rows.end();
+bool Listed(const Options& o, const std::string& key) {
+  return std::find(o.rows.begin(), o.rows.end(), key) != o.rows.end();
+}
+
+bool IsFloorKey(const std::string& key) {
+  return key == "floor" || key == "memcpy" || key == "futex";
+}
+
+// The keys of the request/response rows other than their floors; "rr" selects
+// them all, "request" is interproc's RequestServer (request/response only), and
+// the seqpacket row answers to "unix" too.
+bool RrListed(const Options& o, const std::string& key) {
+  return Listed(o, "rr") || Listed(o, key) || (key == "seqpacket" && Listed(o, "unix"));
+}
+bool AnyRrListed(const Options& o) {
+  for (const char* k : {"request", "seqpacket", "zmq", "nng"}) {
+    if (RrListed(o, k)) return true;
+  }
+  return false;
+}
+
+// --rows: the floors of each pattern run whenever a row of that pattern does
+// (every ratio needs them); ping-pong / streaming rows run when anything but the
+// request/response-only keys (rr, request) is listed.
+bool Selected(const Options& o, const std::string& key, Test test) {
+  if (o.rows.empty()) return true;
+  if (test == Test::kRequest) {
+    return IsFloorKey(key) ? AnyRrListed(o) || Listed(o, "floor") || Listed(o, "futex")
+                           : RrListed(o, key);
+  }
+  if (IsFloorKey(key)) {
+    for (const auto& k : o.rows) {
+      if (k != "rr" && k != "request") return true;
+    }
+    return false;
+  }
+  return Listed(o, key);
 }
 
 std::vector<Row> AllRows(const Options& o) {
   std::vector<Row> rows;
   auto add = [&](const std::string& key, const std::string& mech, const std::string& mode,
-                 Test test, std::size_t size, bool spins, std::string skip = {}) {
-    if (!Selected(o, key)) return;
+                 Test test, std::size_t size, bool spins, std::string skip = {},
+                 std::uint32_t clients = 1) {
+    if (!Selected(o, key, test)) return;
     Row r;
     r.key = key;
     r.mechanism = mech;
@@ -635,6 +800,7 @@ std::vector<Row> AllRows(const Options& o) {
     r.slots = test == Test::kPingPong ? 64 : size >= kMiB ? 8 : 256;
     r.spins = spins;
     r.skip = std::move(skip);
+    r.clients = clients;
     rows.push_back(std::move(r));
   };
   // Copied ping-pong and streaming of one mechanism; 1 MiB copied if it can.
@@ -685,6 +851,28 @@ std::vector<Row> AllRows(const Options& o) {
     add("iceoryx", "iceoryx pub/sub", mode, Test::kStreamLoaned, kMiB, spins);
   }
 #endif
+  // Request/response, 64 B each way, grouped by client count so that each row
+  // runs (and prints) next to the floors it is compared with.
+  for (const std::uint32_t clients : kRrClientCounts) {
+    auto add_rr = [&](const std::string& key, const std::string& mech, const std::string& mode,
+                      bool spins) {
+      add(key, mech, mode, Test::kRequest, 64, spins, {}, clients);
+    };
+    add_rr("floor", "raw shm slots (floor)", "spin", true);
+    add_rr("futex", "raw futex slots", "block", false);
+#if INTERPROC_BENCH_HAVE_REQUEST_SERVER
+    for (const char* mode : {"spin-then-block", "block", "spin"}) {
+      add_rr("request", "interproc RequestServer", mode, std::string_view(mode) == "spin");
+    }
+#endif
+    add_rr("seqpacket", "Unix seqpacket + epoll", "block", false);
+#if INTERPROC_BENCH_HAVE_ZMQ
+    add_rr("zmq", "ZeroMQ REQ/REP ipc", "block", false);
+#endif
+#if INTERPROC_BENCH_HAVE_NNG
+    add_rr("nng", "nng req0/rep0 ipc", "block", false);
+#endif
+  }
   return rows;
 }
 
@@ -713,7 +901,9 @@ void Finish(Row& r) {
     r.median = v[v.size() / 2];
     r.p99 = v[std::min(v.size() - 1, static_cast<std::size_t>(std::ceil(v.size() * 0.99)) - 1)];
   }
-  if (r.test != Test::kPingPong && r.elapsed_s > 0) {
+  if (r.test == Test::kRequest && r.elapsed_s > 0) {
+    r.msgs_per_s = r.messages / r.elapsed_s;  // calls, summed over the clients
+  } else if (r.test != Test::kPingPong && r.elapsed_s > 0) {
     r.msgs_per_s = r.messages / r.elapsed_s;
     r.gb_per_s = r.msgs_per_s * static_cast<double>(r.size) / 1e9;
   } else if (r.elapsed_s > 0) {
@@ -747,9 +937,13 @@ void RunRow(const Env& env, Row& row, const Options& o, int index) {
   }
 #endif
   const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(index);
-  auto ok = WithMechanism(row.key, [&]<typename M>() {
-    return RunRowWith<M>(env, row, o, tag) ? 1 : 0;
-  });
+  auto ok = row.test == Test::kRequest
+                ? WithRrMechanism(row.key, [&]<typename M>() {
+                    return RunRrRowWith<M>(env, row, o, tag) ? 1 : 0;
+                  })
+                : WithMechanism(row.key, [&]<typename M>() {
+                    return RunRowWith<M>(env, row, o, tag) ? 1 : 0;
+                  });
   row.status = ok && *ok == 1 ? "ok" : "failed";
   if (!ok) row.reason = "not built";
   if (row.status == "failed") row.samples.clear();
@@ -760,9 +954,10 @@ void RunRow(const Env& env, Row& row, const Options& o, int index) {
 // Report.
 
 const Row* Find(const std::vector<Row>& rows, const std::string& key, const std::string& mode,
-                Test t, std::size_t size) {
+                Test t, std::size_t size, std::uint32_t clients = 1) {
   for (const auto& r : rows) {
-    if (r.key == key && r.mode == mode && r.test == t && r.size == size && r.status == "ok")
+    if (r.key == key && r.mode == mode && r.test == t && r.size == size && r.clients == clients &&
+        r.status == "ok")
       return &r;
   }
   return nullptr;
@@ -770,8 +965,13 @@ const Row* Find(const std::vector<Row>& rows, const std::string& key, const std:
 
 // The floor a row is compared with: spinning latency rows with the spinning
 // floor, blocking ones with the raw futex; streaming with the ring floor; copied
-// 1 MiB with memcpy.
+// 1 MiB with memcpy; request/response rows with the raw slots (spinning or futex)
+// at the same client count.
 const Row* Baseline(const std::vector<Row>& rows, const Row& r) {
+  if (r.test == Test::kRequest) {  // the raw slots with as many clients
+    return r.mode == "block" ? Find(rows, "futex", "block", Test::kRequest, r.size, r.clients)
+                             : Find(rows, "floor", "spin", Test::kRequest, r.size, r.clients);
+  }
   if (r.test == Test::kPingPong) {
     const bool blocks = r.mode == "block" || r.mode == "waitset";
     return blocks ? Find(rows, "futex", "block", Test::kPingPong, r.size)
@@ -781,6 +981,7 @@ const Row* Baseline(const std::vector<Row>& rows, const Row& r) {
   return Find(rows, "floor", "spin", r.test, r.size);
 }
 
+// Latency ratio for ping-pong; rate ratio (messages/s, GB/s, calls/s) otherwise.
 double Ratio(const Row& r, const Row* b) {
   if (b == nullptr || r.status != "ok") return NAN;
   if (r.test == Test::kPingPong) return r.median / b->median;
@@ -789,7 +990,7 @@ double Ratio(const Row& r, const Row* b) {
 
 std::string BaseName(const Row* b) {
   if (b == nullptr) return "";
-  return b->mechanism + " " + b->mode + " " + TestName(b->test) + " " + SizeText(b->size);
+  return b->mechanism + " " + b->mode + " " + TestLabel(*b) + " " + SizeText(b->size);
 }
 
 void Num(std::string& s, const char* key, double v, const char* fmt) {
@@ -830,8 +1031,17 @@ void PrintJsonRow(const std::vector<Row>& rows, const Row& r) {
   Num(s, "one_way_median_ns", r.median, "%.1f");
   Num(s, "one_way_p99_ns", r.p99, "%.1f");
   Num(s, "msgs_per_s", r.msgs_per_s, "%.0f");
-  Num(s, "gb_per_s", r.test == Test::kPingPong ? NAN : r.gb_per_s, "%.3f");
+  Num(s, "gb_per_s", r.test == Test::kPingPong || r.test == Test::kRequest ? NAN : r.gb_per_s,
+      "%.3f");
   Num(s, "ratio_to_baseline", Ratio(r, b), "%.3f");
+  if (r.test == Test::kRequest) {
+    // one_way_* are round trip / 2 here, like the ping-pong rows; msgs_per_s is
+    // calls/s over all the clients.
+    s += ",\"pattern\":\"request/response\",\"clients\":" + std::to_string(r.clients);
+    Num(s, "round_trip_median_ns", 2 * r.median, "%.1f");
+    Num(s, "round_trip_p99_ns", 2 * r.p99, "%.1f");
+    Num(s, "calls_per_s", r.msgs_per_s, "%.0f");
+  }
   s += ",\"baseline\":" + JsonString(BaseName(b));
   s += ",\"samples\":" + std::to_string(r.samples.size());
   s += ",\"status\":" + JsonString(r.status);
@@ -902,6 +1112,27 @@ std::vector<std::string> BehindPeers(const std::vector<Row>& rows) {
   return behind;
 }
 
+// Request/response: interproc's RequestServer in its best mode against every
+// peer (not the raw slots) at the same client count, by calls/s.
+std::vector<std::string> BehindRrPeers(const std::vector<Row>& rows) {
+  std::vector<std::string> behind;
+  for (const auto& p : rows) {
+    if (p.test != Test::kRequest || p.status != "ok" || p.key == "request" || IsFloorKey(p.key))
+      continue;
+    const Row* best = nullptr;
+    for (const auto& c : rows) {
+      if (c.test != Test::kRequest || c.key != "request" || c.status != "ok" ||
+          c.clients != p.clients)
+        continue;
+      if (best == nullptr || c.msgs_per_s > best->msgs_per_s) best = &c;
+    }
+    if (best != nullptr && !(best->msgs_per_s > p.msgs_per_s)) {
+      behind.push_back(p.mechanism + " " + p.mode + " " + TestLabel(p));
+    }
+  }
+  return behind;
+}
+
 void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, double seconds) {
   if (env.child_cpu >= 0) {
     std::printf(
@@ -912,12 +1143,36 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
   } else {
     std::printf("interproc_ipc_bench: 1 CPU: both processes share it; spinning rows skipped\n\n");
   }
-  std::printf("%-24s %-15s %-13s %7s %11s %11s %13s %8s %8s  %s\n", "mechanism", "mode", "test",
-              "size", "median ns", "p99 ns", "msgs/s", "GB/s", "ratio", "vs");
+  auto header = [] {
+    std::printf("%-24s %-15s %-13s %7s %11s %11s %13s %8s %8s  %s\n", "mechanism", "mode", "test",
+                "size", "median ns", "p99 ns", "msgs/s", "GB/s", "ratio", "vs");
+  };
+  bool any_pp = false;
+  for (const auto& r : rows) any_pp |= r.test != Test::kRequest;
+  if (any_pp) header();
+  bool rr_started = false;
   for (const auto& r : rows) {
+    if (r.test == Test::kRequest && !rr_started) {
+      rr_started = true;
+      std::string where = "server (this process) and clients share the CPU";
+      if (env.cpu_list.size() >= 2) {
+        where = "server on CPU " + std::to_string(env.cpu_list[0]) + ", clients on CPU";
+        std::string list;
+        for (std::size_t k = 1; k < env.cpu_list.size() && k <= 4; ++k) {
+          list += (list.empty() ? " " : ",") + std::to_string(env.cpu_list[k]);
+        }
+        where += list;
+        if (env.cpu_list.size() == 2) where += " (2 and 4 clients share it)";
+      }
+      std::printf("%srequest/response: 64 B each way, closed loop; %s; %lld ms per row\n",
+                  any_pp ? "\n" : "", where.c_str(),
+                  static_cast<long long>(o.rr_time.count()));
+      header();
+    }
     if (r.status != "ok") {
       std::printf("%-24s %-15s %-13s %7s  %s: %s\n", r.mechanism.c_str(), r.mode.c_str(),
-                  TestName(r.test), SizeText(r.size).c_str(), r.status.c_str(), r.reason.c_str());
+                  TestLabel(r).c_str(), SizeText(r.size).c_str(), r.status.c_str(),
+                  r.reason.c_str());
       continue;
     }
     const Row* b = Baseline(rows, r);
@@ -926,18 +1181,31 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
     if (!std::isnan(r.median)) std::snprintf(med, sizeof(med), "%.1f", r.median);
     if (!std::isnan(r.p99)) std::snprintf(p99, sizeof(p99), "%.1f", r.p99);
     if (!std::isnan(r.msgs_per_s)) std::snprintf(mps, sizeof(mps), "%.0f", r.msgs_per_s);
-    if (r.test != Test::kPingPong && !std::isnan(r.gb_per_s))
+    if (r.test != Test::kPingPong && r.test != Test::kRequest && !std::isnan(r.gb_per_s))
       std::snprintf(gbs, sizeof(gbs), "%.3f", r.gb_per_s);
     if (!std::isnan(q)) std::snprintf(qt, sizeof(qt), "%.2fx", q);
     std::printf("%-24s %-15s %-13s %7s %11s %11s %13s %8s %8s  %s\n", r.mechanism.c_str(),
-                r.mode.c_str(), TestName(r.test), SizeText(r.size).c_str(), med, p99, mps, gbs, qt,
-                b == &r ? "(baseline)" : BaseName(b).c_str());
+                r.mode.c_str(), TestLabel(r).c_str(), SizeText(r.size).c_str(), med, p99, mps, gbs,
+                qt, b == &r ? "(baseline)" : BaseName(b).c_str());
   }
-  std::printf(
-      "\n(ping-pong: one-way = round trip / 2; msgs/s counts both directions. ratio: latency / "
-      "baseline's, or rate / baseline's)\n");
-  std::printf("\ntargets of issue 3\n");
-  for (const auto& c : Targets(rows)) {
+  std::printf("\n");
+  if (any_pp) {
+    std::printf(
+        "(ping-pong: one-way = round trip / 2; msgs/s counts both directions. ratio: latency / "
+        "baseline's, or rate / baseline's)\n");
+  }
+  if (rr_started) {
+    std::printf(
+        "(rr N clients: request/response with N client processes; median / p99 = the call's "
+        "round trip / 2; msgs/s = calls/s summed over the clients; ratio: calls/s / baseline's)\n");
+  }
+  bool channel_rows = false, any_request = false;
+  for (const auto& r : rows) {
+    channel_rows |= r.key == "channel";
+    any_request |= r.key == "request" && r.status == "ok";
+  }
+  if (channel_rows || any_request) std::printf("\ntargets of issue 3\n");
+  for (const auto& c : channel_rows ? Targets(rows) : std::vector<Check>{}) {
     if (std::isnan(c.value)) {
       std::printf("  %-48s   n/a\n", c.what.c_str());
       continue;
@@ -953,11 +1221,18 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
                 behind.empty() ? "met" : "MISSED; behind:");
     for (const auto& b : behind) std::printf("      %s\n", b.c_str());
   }
+  if (any_request) {
+    const auto behind = BehindRrPeers(rows);
+    std::printf("  %-48s        %s\n", "request/response: calls/s ahead of every peer",
+                behind.empty() ? "met" : "MISSED; behind:");
+    for (const auto& b : behind) std::printf("      %s\n", b.c_str());
+  }
   std::printf("\nrun took %.1f s\n", seconds);
 }
 
 std::optional<std::string> PeerKey(std::string_view arg) {
-  for (std::string_view k : {"peer", "mode", "test", "size", "slots", "tag", "ctl", "fds"}) {
+  for (std::string_view k : {"peer", "mode", "test", "size", "slots", "tag", "ctl", "fds", "client",
+                             "clients", "rr-ns"}) {
     if (arg.size() > k.size() + 2 && arg.substr(0, 2) == "--" && arg.substr(2, k.size()) == k &&
         arg[k.size() + 2] == '=') {
       return std::string(k);
@@ -967,13 +1242,16 @@ std::optional<std::string> PeerKey(std::string_view arg) {
 }
 
 constexpr const char* kUsage =
-    "usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rounds=R] [--rows=KEY,...]\n"
-    "  --quick      a few ms per row (the CI smoke run; never judge figures from it)\n"
-    "  --json       one JSON object per row on stdout\n"
-    "  --time-ms=N  measured time per row, over all rounds (default 600)\n"
-    "  --rounds=R   interleaved passes over all rows (default 3; --quick: 1)\n"
-    "  --rows=...   mechanisms: channel pipe unix seqpacket mq boost zmq nng iceoryx\n"
-    "               (the floors floor, memcpy, futex always run)\n";
+    "usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]\n"
+    "                           [--rows=KEY,...]\n"
+    "  --quick         a few ms per row (the CI smoke run; never judge figures from it)\n"
+    "  --json          one JSON object per row on stdout\n"
+    "  --time-ms=N     measured time per row, over all rounds (default 600)\n"
+    "  --rr-time-ms=N  the same for the request/response rows (default: time-ms / 6)\n"
+    "  --rounds=R      interleaved passes over all rows (default 3; --quick: 1)\n"
+    "  --rows=...      mechanisms: channel pipe unix seqpacket mq boost zmq nng iceoryx;\n"
+    "                  request (interproc RequestServer), rr (every request/response row)\n"
+    "                  (the floors floor, memcpy, futex run with the rows that need them)\n";
 
 int Main(int argc, char** argv) {
   Options o;
@@ -991,6 +1269,9 @@ int Main(int argc, char** argv) {
       o.json = true;
     } else if (a.substr(0, 10) == "--time-ms=") {
       o.time = std::chrono::milliseconds(std::max(1L, std::atol(std::string(a.substr(10)).c_str())));
+    } else if (a.substr(0, 13) == "--rr-time-ms=") {
+      o.rr_time =
+          std::chrono::milliseconds(std::max(1L, std::atol(std::string(a.substr(13)).c_str())));
     } else if (a.substr(0, 9) == "--rounds=") {
       o.rounds = static_cast<std::uint32_t>(
           std::clamp(std::atol(std::string(a.substr(9)).c_str()), 1L, 100L));
@@ -1009,6 +1290,7 @@ int Main(int argc, char** argv) {
     }
   }
   if (!peer.empty()) return PeerProcess(peer);
+  if (o.rr_time.count() < 0) o.rr_time = std::max(std::chrono::milliseconds(1), o.time / 6);
 
   const auto t0 = Clock::now();
   Env env;
@@ -1019,6 +1301,7 @@ int Main(int argc, char** argv) {
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
   }
   env.cpus = static_cast<int>(cpus.size());
+  env.cpu_list = cpus;
   if (cpus.size() >= 2) {
     env.parent_cpu = cpus[0];
     env.child_cpu = cpus[1];
@@ -1052,6 +1335,7 @@ int Main(int argc, char** argv) {
   const Options per_round = [&] {
     Options p = o;
     p.time = std::max(std::chrono::milliseconds(1), o.time / o.rounds);
+    p.rr_time = std::max(std::chrono::milliseconds(1), o.rr_time / o.rounds);
     p.max_round_trips = std::max<std::uint32_t>(1, o.max_round_trips / o.rounds);
     return p;
   }();
@@ -1060,7 +1344,7 @@ int Main(int argc, char** argv) {
       if (progress) {
         std::fprintf(stderr, "\r\033[K[round %u/%u, %d/%zu] %s %s %s %s", round + 1, o.rounds,
                      index % static_cast<int>(rows.size()) + 1, rows.size(), r.mechanism.c_str(),
-                     r.mode.c_str(), TestName(r.test), SizeText(r.size).c_str());
+                     r.mode.c_str(), TestLabel(r).c_str(), SizeText(r.size).c_str());
       }
       if (round == 0 || r.status == "ok") RunRow(env, r, per_round, index);
       ++index;

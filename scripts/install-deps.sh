@@ -11,5 +11,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libgtest-dev libbenchmark-dev libboost-dev libcli11-dev \
   libzmq3-dev libnng-dev libiceoryx-posh-dev libiceoryx-hoofs-dev iceoryx \
   g++-mingw-w64-x86-64-posix wine wine64 \
-  procps util-linux >/dev/null
+  procps util-linux socat >/dev/null
 echo "install-deps: done"

@@ -48,7 +48,8 @@ struct Control {
 };
 static_assert(sizeof(Control) <= 4096);
 
-enum class Test : std::uint8_t { kPingPong, kStream, kStreamLoaned };
+// kRequest: request/response with several client processes (request_peers.h).
+enum class Test : std::uint8_t { kPingPong, kStream, kStreamLoaned, kRequest };
 
 // Everything one row's mechanism needs, on either side.
 struct Ctx {
@@ -62,6 +63,11 @@ struct Ctx {
   Control* control = nullptr;
   std::byte* area = nullptr;  // the rest of the memfd (floors)
   std::size_t area_size = 0;
+  // Request/response rows (request_peers.h): this client's index and the number
+  // of client processes; each client's measured time, in ns.
+  std::uint32_t client = 0;
+  std::uint32_t clients = 1;
+  std::int64_t rr_ns = 0;
 };
 
 inline void SetError(Ctx& ctx, const char* what, int err = errno) {

@@ -64,7 +64,6 @@ class PipeReader {
 
  private:
   explicit PipeReader(NativeHandle h) noexcept : h_(h) {}
-  friend struct PipeAccess;
   NativeHandle h_ = kInvalid;
 #if defined(_WIN32)
   static constexpr NativeHandle kInvalid = nullptr;
@@ -104,7 +103,6 @@ class PipeWriter {
 
  private:
   explicit PipeWriter(NativeHandle h) noexcept : h_(h) {}
-  friend struct PipeAccess;
   NativeHandle h_ = kInvalid;
 #if defined(_WIN32)
   static constexpr NativeHandle kInvalid = nullptr;

@@ -15,6 +15,7 @@
 #include "interproc/mailslot.h"
 #include "interproc/mutex.h"
 #include "interproc/name.h"
+#include "interproc/named_pipe.h"
 #include "interproc/open_mode.h"
 #include "interproc/permissions.h"
 #include "interproc/process.h"

@@ -84,7 +84,8 @@ class RequestServer {
   // (already serving, threads 0), ResourceExhausted (no thread).
   Result<void> Serve(RequestHandler handler, unsigned threads = 1,
                      Deadline deadline = Deadline::Infinite());
-  // Makes Serve return; callable from any thread, also from a handler.
+  // Makes Serve return; callable from any thread, also from a handler. A Stop
+  // while Serve is not running makes the next Serve return at once.
   void Stop() noexcept;
 
   // Clients connected now, and clients cut off so far for damaging their memory.

@@ -478,7 +478,8 @@ Result<void> RequestServer::Serve(RequestHandler handler, unsigned threads, Dead
   if (impl_->serving.exchange(true)) {
     return Error(Errc::kInvalidArgument, "RequestServer::Serve: already serving");
   }
-  impl_->stop.store(false);
+  // `stop` is not cleared here: a Stop() that came before Serve started still
+  // stops it. It is cleared when Serve returns.
   impl_->threads.store(threads);
   std::vector<std::thread> pool;
   Result<void> result;
@@ -493,6 +494,7 @@ Result<void> RequestServer::Serve(RequestHandler handler, unsigned threads, Dead
   if (result.has_value()) impl_->Loop(handler, deadline);
   Stop();
   for (auto& t : pool) t.join();
+  impl_->stop.store(false);
   impl_->serving.store(false);
   return result;
 }

@@ -1,10 +1,14 @@
 // `interproc bench`: runs the real tool, which runs the real two-process driver
 // (bench/ipc_bench.cc) in its quick mode, and checks that every line of --json
-// is a flat JSON object with the keys issue 3 promises. Never asserts on timing.
+// is a flat JSON object with the keys issue 3 promises, and that the request
+// server's request/response rows (1, 2 and 4 client processes) ran. Never
+// asserts on timing (only that calls happened).
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,9 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
   const std::vector<std::string> lines = SplitLines(run.out);
   ASSERT_FALSE(lines.empty());
   int measured = 0;
+  // interproc RequestServer request/response rows, by client count: rows seen,
+  // and rows that ran with calls/s > 0 (spinning ones are skipped on one CPU).
+  std::map<int, int> request_rows, request_measured;
   for (const std::string& line : lines) {
     if (line.empty()) continue;
     const auto object = ParseFlatJsonObject(line);
@@ -32,10 +39,31 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
                             "msgs_per_s", "gb_per_s", "status"}) {
       EXPECT_EQ(object->count(key), 1u) << "no \"" << key << "\" in " << line;
     }
-    if (object->count("status") == 1 && object->at("status").text == "ok") ++measured;
+    const bool ok = object->count("status") == 1 && object->at("status").text == "ok";
+    if (ok) ++measured;
+    if (object->count("pattern") == 1 && object->at("pattern").text == "request/response") {
+      ASSERT_EQ(object->count("clients"), 1u) << line;
+      ASSERT_EQ(object->count("mechanism"), 1u) << line;
+      if (object->at("mechanism").text != "interproc RequestServer") continue;
+      const int clients = std::atoi(object->at("clients").text.c_str());
+      ++request_rows[clients];
+      if (ok) {
+        const double calls_per_s = std::strtod(object->at("msgs_per_s").text.c_str(), nullptr);
+        EXPECT_GT(calls_per_s, 0.0) << line;
+        if (calls_per_s > 0) ++request_measured[clients];
+      }
+    }
   }
   // At least the floors and the kernel mechanisms ran.
   EXPECT_GE(measured, 10) << run.out;
+  for (int clients : {1, 2, 4}) {
+    EXPECT_EQ(request_rows[clients], 3)
+        << "interproc RequestServer rows with " << clients << " client(s), one per wait mode\n"
+        << run.out;
+    EXPECT_GE(request_measured[clients], 1)
+        << "no interproc RequestServer row with " << clients << " client(s) measured calls\n"
+        << run.out;
+  }
 #endif
 }
 

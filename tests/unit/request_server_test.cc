@@ -318,6 +318,25 @@ TEST(RequestServer, DefaultConstructedObjectsFailCleanly) {
   EXPECT_EQ(cr.error().code(), Errc::kInvalidArgument) << cr.error();
 }
 
+TEST(RequestServer, AStopBeforeServeStartsStillStopsIt) {
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove cleanup(n);
+  auto s = RequestServer::Create(n, Small());
+  ASSERT_TRUE(s) << s.error();
+  // A Stop that comes before Serve (a thread told to stop before it got going)
+  // is not lost: Serve returns at once instead of running to its deadline.
+  s->Stop();
+  const auto start = Clock::now();
+  auto r = s->Serve(Reverse, 2, testing::DeadlineIn(30s));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_LT(Clock::now() - start, testing::Scaled(10s));
+  // The Stop was used up: the next Serve runs until its own deadline.
+  const auto again = Clock::now();
+  r = s->Serve(Reverse, 1, Deadline::In(100ms));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_GE(Clock::now() - again, 90ms);
+}
+
 // ------------------------------------------------------------ round trips
 
 TEST(RequestServer, RoundTripsOfEverySize) {
@@ -655,8 +674,7 @@ TEST(RequestServer, StopFromAnotherThreadEndsServeAndServeCanRunAgain) {
     EXPECT_TRUE(serving.Stop());
     EXPECT_LT(Clock::now() - start, testing::Scaled(5s)) << "Stop did not end Serve promptly";
   }
-  // Stop before Serve: Serve still serves (Stop ends only a running Serve).
-  s->Stop();
+  // A Serve that ended with Stop leaves no stop behind: the next one serves.
   Serving serving(*s, Reverse);
   auto r = c->Call(AsBytes("xyz"), resp, testing::DeadlineIn(10s));
   ASSERT_TRUE(r) << r.error();

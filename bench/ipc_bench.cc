@@ -21,6 +21,10 @@
 // loop, ZeroMQ REQ/REP and nng req0/rep0 over ipc://. The server stays on the
 // parent's CPU; the clients go to the other CPUs in turn (with 2 CPUs all the
 // clients share the second one).
+// interproc's named pipe (byte and message mode), mailslot and copy-data
+// (local_peers.h), ping-pong, each next to the raw AF_UNIX socket it wraps on
+// Linux (SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM socketpairs), at a quarter of
+// the row time.
 // Timing never fails the run: the exit code says only whether every row worked.
 //
 // Usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]
@@ -60,6 +64,9 @@
 #endif
 #if INTERPROC_BENCH_HAVE_ICEORYX
 #include "ipc/iceoryx_peer.h"
+#endif
+#if INTERPROC_BENCH_HAVE_LOCAL_IPC
+#include "ipc/local_peers.h"
 #endif
 
 namespace interproc_bench {
@@ -125,6 +132,7 @@ struct Row {
   std::uint32_t slots = 64;
   std::uint32_t clients = 1;  // request/response: client processes
   bool spins = false;         // a side busy-waits: needs two CPUs
+  std::uint32_t time_div = 1;  // runs for 1/time_div of the row time
   std::string skip;           // why it cannot run here (static)
   // Results.
   std::string status = "not run";  // ok, skipped, failed
@@ -576,6 +584,14 @@ std::optional<int> WithMechanism(const std::string& key, Fn&& fn) {
 #if INTERPROC_BENCH_HAVE_CHANNEL
   if (key == "channel") return fn.template operator()<ChannelPeer>();
 #endif
+#if INTERPROC_BENCH_HAVE_LOCAL_IPC
+  if (key == "sockstream") return fn.template operator()<UnixSocket<SOCK_STREAM>>();
+  if (key == "sockseq") return fn.template operator()<UnixSocket<SOCK_SEQPACKET>>();
+  if (key == "sockdgram") return fn.template operator()<UnixSocket<SOCK_DGRAM>>();
+  if (key == "namedpipe") return fn.template operator()<NamedPipePeer>();
+  if (key == "mailslot") return fn.template operator()<MailslotPeer>();
+  if (key == "copydata") return fn.template operator()<CopyDataPeer>();
+#endif
   return std::nullopt;
 }
 
@@ -767,9 +783,30 @@ bool AnyRrListed(const Options& o) {
   return false;
 }
 
+// The named pipe, mailslot and copy-data rows ("local" selects all three) and
+// their raw AF_UNIX baselines, which run whenever a row compared with them does.
+bool IsLocalKey(const std::string& key) {
+  return key == "namedpipe" || key == "mailslot" || key == "copydata" || key == "local" ||
+         key == "sockstream" || key == "sockseq" || key == "sockdgram";
+}
+bool LocalListed(const Options& o, const std::string& key) {
+  if (Listed(o, key)) return true;
+  auto any = [&](std::initializer_list<const char*> keys) {
+    for (const char* k : keys) {
+      if (Listed(o, k)) return true;
+    }
+    return false;
+  };
+  if (key == "sockstream") return any({"namedpipe", "local"});
+  if (key == "sockseq") return any({"namedpipe", "copydata", "local"});
+  if (key == "sockdgram") return any({"mailslot", "local"});
+  return Listed(o, "local");
+}
+
 // --rows: the floors of each pattern run whenever a row of that pattern does
 // (every ratio needs them); ping-pong / streaming rows run when anything but the
-// request/response-only keys (rr, request) is listed.
+// request/response-only keys (rr, request) and the local keys (whose baselines
+// are the raw sockets) is listed.
 bool Selected(const Options& o, const std::string& key, Test test) {
   if (o.rows.empty()) return true;
   if (test == Test::kRequest) {
@@ -778,10 +815,11 @@ bool Selected(const Options& o, const std::string& key, Test test) {
   }
   if (IsFloorKey(key)) {
     for (const auto& k : o.rows) {
-      if (k != "rr" && k != "request") return true;
+      if (k != "rr" && k != "request" && !IsLocalKey(k)) return true;
     }
     return false;
   }
+  if (IsLocalKey(key)) return LocalListed(o, key);
   return Listed(o, key);
 }
 
@@ -840,6 +878,27 @@ std::vector<Row> AllRows(const Options& o) {
 #endif
 #if INTERPROC_BENCH_HAVE_NNG
   add_copied("nng", "nng pair0 ipc", "block", false);
+#endif
+#if INTERPROC_BENCH_HAVE_LOCAL_IPC
+  // Ping-pong only, each row next to its raw socket, at a quarter of the row
+  // time (the added default run stays at a few seconds).
+  auto add_local = [&](const std::string& key, const std::string& mech, const std::string& mode,
+                       std::size_t size) {
+    const std::size_t before = rows.size();
+    add(key, mech, mode, Test::kPingPong, size, false);
+    if (rows.size() > before) rows.back().time_div = 4;
+  };
+  for (const std::size_t size : {std::size_t{64}, 4 * kKiB}) {
+    add_local("sockstream", "raw AF_UNIX stream", "block", size);
+    add_local("namedpipe", "interproc NamedPipe", "byte", size);
+  }
+  for (const std::size_t size : {std::size_t{64}, 4 * kKiB}) {
+    add_local("sockseq", "raw AF_UNIX seqpacket", "block", size);
+    add_local("namedpipe", "interproc NamedPipe", "message", size);
+    if (size == 64) add_local("copydata", "interproc SendCopyData", "block", size);
+  }
+  add_local("sockdgram", "raw AF_UNIX dgram", "block", 64);
+  add_local("mailslot", "interproc Mailslot", "block", 64);
 #endif
 #if INTERPROC_BENCH_HAVE_ICEORYX
   // Last: iox-roudi runs from the first of these rows to the end of the driver.
@@ -906,6 +965,8 @@ void Finish(Row& r) {
   } else if (r.test != Test::kPingPong && r.elapsed_s > 0) {
     r.msgs_per_s = r.messages / r.elapsed_s;
     r.gb_per_s = r.msgs_per_s * static_cast<double>(r.size) / 1e9;
+  } else if (r.key == "copydata" && r.elapsed_s > 0) {
+    r.msgs_per_s = r.messages / 2 / r.elapsed_s;  // calls/s: a call is one round trip
   } else if (r.elapsed_s > 0) {
     r.msgs_per_s = r.messages / r.elapsed_s;  // both directions
   }
@@ -937,12 +998,18 @@ void RunRow(const Env& env, Row& row, const Options& o, int index) {
   }
 #endif
   const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(index);
+  Options scaled = o;
+  if (row.time_div > 1) {
+    scaled.time = std::max(std::chrono::milliseconds(1), o.time / row.time_div);
+    scaled.max_round_trips = std::max<std::uint32_t>(1, o.max_round_trips / row.time_div);
+  }
+  const Options& o_row = scaled;
   auto ok = row.test == Test::kRequest
                 ? WithRrMechanism(row.key, [&]<typename M>() {
                     return RunRrRowWith<M>(env, row, o, tag) ? 1 : 0;
                   })
                 : WithMechanism(row.key, [&]<typename M>() {
-                    return RunRowWith<M>(env, row, o, tag) ? 1 : 0;
+                    return RunRowWith<M>(env, row, o_row, tag) ? 1 : 0;
                   });
   row.status = ok && *ok == 1 ? "ok" : "failed";
   if (!ok) row.reason = "not built";
@@ -968,6 +1035,15 @@ const Row* Find(const std::vector<Row>& rows, const std::string& key, const std:
 // 1 MiB with memcpy; request/response rows with the raw slots (spinning or futex)
 // at the same client count.
 const Row* Baseline(const std::vector<Row>& rows, const Row& r) {
+  // The local objects with the raw socket each wraps (the raw sockets: themselves).
+  if (r.key == "sockstream" || r.key == "sockseq" || r.key == "sockdgram") {
+    return Find(rows, r.key, r.mode, r.test, r.size);
+  }
+  if (r.key == "namedpipe") {
+    return Find(rows, r.mode == "message" ? "sockseq" : "sockstream", "block", r.test, r.size);
+  }
+  if (r.key == "copydata") return Find(rows, "sockseq", "block", r.test, r.size);
+  if (r.key == "mailslot") return Find(rows, "sockdgram", "block", r.test, r.size);
   if (r.test == Test::kRequest) {  // the raw slots with as many clients
     return r.mode == "block" ? Find(rows, "futex", "block", Test::kRequest, r.size, r.clients)
                              : Find(rows, "floor", "spin", Test::kRequest, r.size, r.clients);
@@ -1042,6 +1118,12 @@ void PrintJsonRow(const std::vector<Row>& rows, const Row& r) {
     Num(s, "round_trip_p99_ns", 2 * r.p99, "%.1f");
     Num(s, "calls_per_s", r.msgs_per_s, "%.0f");
   }
+  if (r.key == "copydata") {
+    // A call is one round trip; msgs_per_s is calls/s here.
+    Num(s, "round_trip_median_ns", 2 * r.median, "%.1f");
+    Num(s, "round_trip_p99_ns", 2 * r.p99, "%.1f");
+    Num(s, "calls_per_s", r.msgs_per_s, "%.0f");
+  }
   s += ",\"baseline\":" + JsonString(BaseName(b));
   s += ",\"samples\":" + std::to_string(r.samples.size());
   s += ",\"status\":" + JsonString(r.status);
@@ -1083,13 +1165,45 @@ std::vector<Check> Targets(const std::vector<Row>& rows) {
   return out;
 }
 
+// The targets of the named pipe, mailslot and copy-data rows: one-way median
+// against the raw AF_UNIX socket each wraps, measured in the same run. Copy-data
+// has no limit (a call connects, sends and waits for the reply): reported only.
+std::vector<Check> LocalTargets(const std::vector<Row>& rows) {
+  std::vector<Check> out;
+  auto ratio = [&](const char* key, const char* mode, std::size_t size) {
+    const Row* r = Find(rows, key, mode, Test::kPingPong, size);
+    return r ? Ratio(*r, Baseline(rows, *r)) : NAN;
+  };
+  auto push = [&](const char* key, Check c) {  // only for the rows selected (--rows)
+    for (const auto& r : rows) {
+      if (r.key == key) {
+        out.push_back(std::move(c));
+        return;
+      }
+    }
+  };
+  for (const char* mode : {"byte", "message"}) {
+    const char* raw = std::string_view(mode) == "byte" ? "SOCK_STREAM" : "SOCK_SEQPACKET";
+    for (const std::size_t size : {std::size_t{64}, 4 * kKiB}) {
+      push("namedpipe", {"named pipe " + std::string(mode) + " " + SizeText(size) +
+                             " one-way <= 1.1x raw " + raw,
+                         ratio("namedpipe", mode, size), 1.1, true});
+    }
+  }
+  push("mailslot", {"mailslot 64 B one-way <= 1.1x raw SOCK_DGRAM", ratio("mailslot", "block", 64),
+                    1.1, true});
+  push("copydata", {"copy-data 64 B round trip vs raw SOCK_SEQPACKET",
+                    ratio("copydata", "block", 64), NAN, true});
+  return out;
+}
+
 // "Ahead of every peer on every row": for each test, the channel's best mode
 // against every peer library / kernel mechanism (not the raw floors).
 std::vector<std::string> BehindPeers(const std::vector<Row>& rows) {
   std::vector<std::string> behind;
   for (const auto& p : rows) {
     if (p.status != "ok" || p.key == "channel" || p.key == "floor" || p.key == "futex" ||
-        p.key == "memcpy")
+        p.key == "memcpy" || IsLocalKey(p.key))
       continue;
     const Row* best = nullptr;
     for (const auto& c : rows) {
@@ -1199,10 +1313,16 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
         "(rr N clients: request/response with N client processes; median / p99 = the call's "
         "round trip / 2; msgs/s = calls/s summed over the clients; ratio: calls/s / baseline's)\n");
   }
-  bool channel_rows = false, any_request = false;
+  bool channel_rows = false, any_request = false, local_rows = false;
   for (const auto& r : rows) {
     channel_rows |= r.key == "channel";
     any_request |= r.key == "request" && r.status == "ok";
+    local_rows |= r.key == "namedpipe" || r.key == "mailslot" || r.key == "copydata";
+  }
+  if (local_rows) {
+    std::printf(
+        "(interproc SendCopyData: msgs/s = calls/s; a call is one round trip, one-way = round "
+        "trip / 2)\n");
   }
   if (channel_rows || any_request) std::printf("\ntargets of issue 3\n");
   for (const auto& c : channel_rows ? Targets(rows) : std::vector<Check>{}) {
@@ -1227,6 +1347,19 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
                 behind.empty() ? "met" : "MISSED; behind:");
     for (const auto& b : behind) std::printf("      %s\n", b.c_str());
   }
+  if (local_rows) {
+    std::printf("\ntargets: named pipe, mailslot, copy-data vs the raw AF_UNIX socket (same run)\n");
+    for (const auto& c : LocalTargets(rows)) {
+      if (std::isnan(c.value)) {
+        std::printf("  %-60s   n/a\n", c.what.c_str());
+      } else if (std::isnan(c.limit)) {
+        std::printf("  %-60s %5.2fx  reported (no limit set)\n", c.what.c_str(), c.value);
+      } else {
+        const bool met = c.at_most ? c.value <= c.limit : c.value >= c.limit;
+        std::printf("  %-60s %5.2fx  %s\n", c.what.c_str(), c.value, met ? "met" : "MISSED");
+      }
+    }
+  }
   std::printf("\nrun took %.1f s\n", seconds);
 }
 
@@ -1250,7 +1383,9 @@ constexpr const char* kUsage =
     "  --rr-time-ms=N  the same for the request/response rows (default: time-ms / 6)\n"
     "  --rounds=R      interleaved passes over all rows (default 3; --quick: 1)\n"
     "  --rows=...      mechanisms: channel pipe unix seqpacket mq boost zmq nng iceoryx;\n"
-    "                  request (interproc RequestServer), rr (every request/response row)\n"
+    "                  request (interproc RequestServer), rr (every request/response row);\n"
+    "                  namedpipe, mailslot, copydata (local: all three; each with the raw\n"
+    "                  AF_UNIX socket it wraps: sockstream, sockseq, sockdgram)\n"
     "                  (the floors floor, memcpy, futex run with the rows that need them)\n";
 
 int Main(int argc, char** argv) {

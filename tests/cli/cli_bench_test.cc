@@ -1,8 +1,9 @@
 // `interproc bench`: runs the real tool, which runs the real two-process driver
 // (bench/ipc_bench.cc) in its quick mode, and checks that every line of --json
 // is a flat JSON object with the keys issue 3 promises, and that the request
-// server's request/response rows (1, 2 and 4 client processes) ran. Never
-// asserts on timing (only that calls happened).
+// server's request/response rows (1, 2 and 4 client processes) ran, and the
+// named pipe, mailslot and copy-data rows (Linux) next to their raw sockets.
+// Never asserts on timing (only that messages and calls happened).
 
 #include <gtest/gtest.h>
 
@@ -31,6 +32,9 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
   // interproc RequestServer request/response rows, by client count: rows seen,
   // and rows that ran with calls/s > 0 (spinning ones are skipped on one CPU).
   std::map<int, int> request_rows, request_measured;
+  // Named pipe / mailslot / copy-data rows (never spinning: they run on one CPU
+  // too), by mechanism: rows seen, and rows measured with msgs_per_s > 0.
+  std::map<std::string, int> local_rows, local_measured;
   for (const std::string& line : lines) {
     if (line.empty()) continue;
     const auto object = ParseFlatJsonObject(line);
@@ -41,6 +45,18 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
     }
     const bool ok = object->count("status") == 1 && object->at("status").text == "ok";
     if (ok) ++measured;
+    if (object->count("mechanism") == 1) {
+      const std::string& mechanism = object->at("mechanism").text;
+      if (mechanism == "interproc NamedPipe" || mechanism == "interproc Mailslot" ||
+          mechanism == "interproc SendCopyData") {
+        ++local_rows[mechanism];
+        EXPECT_TRUE(ok) << line;
+        ASSERT_EQ(object->count("msgs_per_s"), 1u) << line;
+        const double rate = std::strtod(object->at("msgs_per_s").text.c_str(), nullptr);
+        EXPECT_GT(rate, 0.0) << line;
+        if (ok && rate > 0) ++local_measured[mechanism];
+      }
+    }
     if (object->count("pattern") == 1 && object->at("pattern").text == "request/response") {
       ASSERT_EQ(object->count("clients"), 1u) << line;
       ASSERT_EQ(object->count("mechanism"), 1u) << line;
@@ -56,6 +72,15 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
   }
   // At least the floors and the kernel mechanisms ran.
   EXPECT_GE(measured, 10) << run.out;
+#if defined(__linux__)
+  // Byte and message mode, 64 B and 4 KiB; one mailslot row; one copy-data row.
+  const std::map<std::string, int> expected_local = {
+      {"interproc NamedPipe", 4}, {"interproc Mailslot", 1}, {"interproc SendCopyData", 1}};
+  for (const auto& [mechanism, count] : expected_local) {
+    EXPECT_EQ(local_rows[mechanism], count) << mechanism << " rows\n" << run.out;
+    EXPECT_EQ(local_measured[mechanism], count) << mechanism << " rows measured\n" << run.out;
+  }
+#endif
   for (int clients : {1, 2, 4}) {
     EXPECT_EQ(request_rows[clients], 3)
         << "interproc RequestServer rows with " << clients << " client(s), one per wait mode\n"

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -304,11 +305,15 @@ TEST(CopyDataFault, NobodySendsToAReceiverOpenToEveryone) {
   ScopedRemove cleanup(name);
   CopyDataOptions o;
   o.permissions = Permissions::Everyone();
+  // Written on the receiver's thread, read here once the child has exited: a
+  // mutex makes that ordering visible (TSan cannot see it through the child).
+  std::mutex mu;
   std::string user;
   bool verified = false;
   auto rx = CopyDataReceiver::Create(
       name,
       [&](const CopyDataSender& from, std::uint64_t, std::span<const std::byte>) {
+        std::lock_guard<std::mutex> lock(mu);
         user = from.user;
         verified = from.verified;
         return std::int64_t{77};
@@ -318,6 +323,7 @@ TEST(CopyDataFault, NobodySendsToAReceiverOpenToEveryone) {
   auto child = testing::SpawnChild("CdfNobodySends", {{"name", name.str()}, {"expect", "77"}},
                                    {.as_nobody = true});
   ASSERT_EQ(child.Join(testing::Scaled(20s)), 0);
+  std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(user, "65534");
   EXPECT_TRUE(verified);
 }

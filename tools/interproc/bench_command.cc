@@ -117,8 +117,10 @@ Command AddBenchCommand(CLI::App& parent) {
   app->add_flag("--json", options->json, "one JSON object per row");
   app->add_flag("--quick", options->quick, "a few milliseconds per row (smoke test)");
   app->add_option("--rows", options->rows,
-                  "mechanisms to run, comma-separated (channel, pipe, unix, seqpacket, mq,\n"
-                  "boost, zmq, nng, iceoryx); the floors always run");
+                  "mechanisms to run, comma-separated: channel, pipe, unix, seqpacket, mq,\n"
+                  "boost, zmq, nng, iceoryx; request, rr (request/response rows); namedpipe,\n"
+                  "mailslot, copydata, local (with the raw sockets they wrap); the floors\n"
+                  "run with the rows that need them");
   return {app, [options](Io& io) { return RunBench(*options, io); }};
 }
 

@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -178,6 +179,9 @@ struct PipeConn {
   std::uint32_t max_message = 0;
   std::vector<std::byte> pending;
   std::size_t pending_off = 0;
+  // Message type: where a message is received when the caller's buffer is
+  // smaller than max_message (allocated on first use, max_message bytes).
+  std::unique_ptr<std::byte[]> scratch;
   PipePeer peer;
 
   bool CanRead() const {
@@ -192,26 +196,37 @@ struct PipeConn {
     pending.clear();
     pending.shrink_to_fit();
     pending_off = 0;
+    scratch.reset();
   }
 
   Result<PipeRead> Read(std::span<std::byte> buf, Deadline deadline);
   Result<void> Write(std::span<const std::byte> bytes, Deadline deadline);
 
  private:
-  // Message pipes: the length of the next message, or -1 at end-of-file;
-  // `block`: waits for one. Errors: WouldBlock (nothing queued), and recvmsg's.
-  Result<long> PeekLength(bool block);
+  // Message pipes: receives the next message whole into `into` (at least
+  // max_message bytes) with one recvmsg; its length, or -1 at end-of-file (a
+  // real message, even an empty one, carries credentials: SO_PASSCRED). A
+  // message over max_message (a raw peer) cuts the connection. `block`: waits
+  // for one. Errors: WouldBlock (nothing queued), Protocol, and recvmsg's.
+  Result<long> ReceiveMessage(std::byte* into, std::size_t capacity, bool block);
 };
 
-Result<long> PipeConn::PeekLength(bool block) {
+Result<long> PipeConn::ReceiveMessage(std::byte* into, std::size_t capacity, bool block) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+  iovec iov{into, capacity};
   msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  const int flags = MSG_PEEK | MSG_TRUNC | (block ? 0 : MSG_DONTWAIT);
+  const int flags = MSG_TRUNC | (block ? 0 : MSG_DONTWAIT);
   const ssize_t n = RetryEintr([&] { return ::recvmsg(fd.get(), &msg, flags); });
   if (n < 0) return Fail("recvmsg");
   if (n == 0 && msg.msg_controllen == 0) return -1L;  // no message: end-of-file
+  if (static_cast<std::size_t>(n) > max_message || static_cast<std::size_t>(n) > capacity) {
+    Close();
+    return Error(Errc::kProtocol, "named pipe: a message over max_message (connection cut)");
+  }
   return static_cast<long>(n);
 }
 
@@ -242,40 +257,26 @@ Result<PipeRead> PipeConn::Read(std::span<std::byte> buf, Deadline deadline) {
       if (n == 0) return Error(Errc::kPeerGone, "recv: the peer closed the pipe");
       if (errno != EAGAIN && errno != EWOULDBLOCK) return Fail("recv");
     } else {
-      auto len = PeekLength(wait_flag == 0);
+      // One recvmsg per message: into the caller's buffer when any message fits
+      // there, else into scratch, from which the rest is served later.
+      const bool direct = buf.size() >= max_message;
+      if (!direct && !scratch) scratch = std::make_unique<std::byte[]>(max_message);
+      std::byte* into = direct ? buf.data() : scratch.get();
+      auto len = ReceiveMessage(into, direct ? buf.size() : max_message, wait_flag == 0);
       if (len.has_value()) {
         if (*len < 0) return Error(Errc::kPeerGone, "recv: the peer closed the pipe");
-        if (static_cast<unsigned long>(*len) > max_message) {
-          Close();
-          return Error(Errc::kProtocol,
-                       "named pipe: a message over max_message (connection cut)");
-        }
-        const std::size_t size = static_cast<std::size_t>(*len);
-        if (size <= buf.size()) {
-          const ssize_t n =
-              RetryEintr([&] { return ::recv(fd.get(), buf.data(), size, MSG_DONTWAIT); });
-          if (n < 0) return Fail("recv");
-          return PipeRead{static_cast<std::size_t>(n), false};
-        }
-        pending.resize(size);
-        const ssize_t n =
-            RetryEintr([&] { return ::recv(fd.get(), pending.data(), size, MSG_DONTWAIT); });
-        if (n < 0) {
-          const int err = errno;
-          pending.clear();
-          return Fail("recv", err);
-        }
-        pending.resize(static_cast<std::size_t>(n));
-        const std::size_t first = std::min(buf.size(), pending.size());
-        if (first > 0) std::memcpy(buf.data(), pending.data(), first);
-        pending_off = first;
-        const bool more = pending_off < pending.size();
-        if (!more) {
-          pending.clear();
+        const auto size = static_cast<std::size_t>(*len);
+        if (direct) return PipeRead{size, false};
+        const std::size_t first = std::min(buf.size(), size);
+        if (first > 0) std::memcpy(buf.data(), into, first);
+        if (first < size) {
+          pending.assign(into + first, into + size);
           pending_off = 0;
+          return PipeRead{first, true};
         }
-        return PipeRead{first, more};
+        return PipeRead{first, false};
       }
+      if (len.error().code() == Errc::kProtocol) return len.error();
       if (len.error().native() != EAGAIN && len.error().native() != EWOULDBLOCK) {
         return len.error();
       }

@@ -51,11 +51,13 @@ struct MailslotReader::Impl {
   }
 
   // The size of the next datagram in the kernel queue, dropping any over
-  // max_message unread; nullopt when the queue is empty.
-  Result<std::optional<std::size_t>> NextKernelSize() {
+  // max_message unread; nullopt when the queue is empty. `block`: waits for one
+  // (the socket is blocking; every other call passes MSG_DONTWAIT), so a read
+  // without deadline is a peek and a receive, with no poll in between.
+  Result<std::optional<std::size_t>> NextKernelSize(bool block = false) {
+    const int flags = MSG_PEEK | MSG_TRUNC | (block ? 0 : MSG_DONTWAIT);
     for (;;) {
-      const ssize_t n = RetryEintr(
-          [&] { return ::recv(sock.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); });
+      const ssize_t n = RetryEintr([&] { return ::recv(sock.get(), nullptr, 0, flags); });
       if (n < 0) {
         if (errno == EAGAIN) return std::optional<std::size_t>();
         return internal::Fail("recv");
@@ -85,7 +87,7 @@ struct MailslotReader::Impl {
         *from_queue = true;
         return queue.front().size();
       }
-      INTERPROC_ASSIGN_OR_RETURN(auto size, NextKernelSize());
+      INTERPROC_ASSIGN_OR_RETURN(auto size, NextKernelSize(deadline.is_infinite()));
       if (size) {
         *from_queue = false;
         return *size;
@@ -230,7 +232,7 @@ Result<MailslotReader> MailslotReader::Create(const Name& name, const MailslotOp
   impl->max_queued = options.max_queued;
   impl->timeout = options.read_timeout;
   INTERPROC_ASSIGN_OR_RETURN(std::string path, internal::SocketPath(name, "mailslot"));
-  impl->sock.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  impl->sock.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!impl->sock.is_valid()) return internal::Fail("socket");
   INTERPROC_ASSIGN_OR_RETURN(impl->bound, internal::BindSocketAt(impl->sock.get(), path,
                                                                  options.permissions.mode()));
@@ -254,7 +256,7 @@ Result<MailslotReader> MailslotReader::JoinBroadcast(const Name& name,
   for (int attempt = 0;; ++attempt) {
     INTERPROC_ASSIGN_OR_RETURN(std::string dir,
                                BroadcastDirectory(name, /*create=*/true, options.permissions));
-    impl->sock.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    impl->sock.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!impl->sock.is_valid()) return internal::Fail("socket");
     auto bound = internal::BindSocketAt(impl->sock.get(), dir + member, options.permissions.mode());
     if (bound) {

@@ -20,7 +20,8 @@
 // Send accepted is dropped silently.
 // Ownership: move-only; do not move a Channel while a loan or view is out.
 // Thread safety: any thread may call; sends are serialized among this process's
-// threads, and so are receives.
+// threads, and so are receives. A call that waits for another thread's call
+// keeps its own deadline (TimedOut; a Try* call gives WouldBlock at once).
 
 #ifndef INTERPROC_CHANNEL_H_
 #define INTERPROC_CHANNEL_H_

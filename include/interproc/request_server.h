@@ -62,7 +62,9 @@ struct CallerInfo {
 // write it concurrently, so copy what must not change) and writes the response
 // into `response` (capacity max_response). Returns the response's size, or an
 // error that the client receives as its Call's error (its code and native value
-// cross the boundary; the call name becomes "RequestServer handler").
+// cross the boundary; the call name becomes "RequestServer handler"). A size
+// over max_response, or an exception out of the handler, fails that call with
+// Internal; the server carries on.
 using RequestHandler = std::function<Result<std::size_t>(
     const CallerInfo& caller, std::span<const std::byte> request, std::span<std::byte> response)>;
 
@@ -113,12 +115,16 @@ class RequestClient {
 
   // Sends `request` and receives the response into `response` (resized; at most
   // the server's max_response is allocated). Calls from several threads of one
-  // client are served one after another.
-  // Errors: TimedOut (no server, or no answer, by the deadline), ServerGone (the
-  // server died or stopped during the call, or before it), MessageTooLarge
+  // client are served one after another; a call waiting for another thread's
+  // call keeps its own deadline.
+  // Errors: TimedOut (no server, or no answer, by the deadline; also while a
+  // server exists but is not serving), ServerGone (the server died or was
+  // destroyed during the call, or before it), MessageTooLarge
   // (request over the server's max_request), Protocol (this client's memory was
   // damaged: it is cut off, and reconnects on the next call), ResourceExhausted
-  // (the server has max_clients clients), and any error the handler returned.
+  // (the server has max_clients clients), PermissionDenied (the service is
+  // another user's), InvalidArgument (the name is another kind of object), and
+  // any error the handler returned.
   Result<void> Call(std::span<const std::byte> request, std::vector<std::byte>& response,
                     Deadline deadline = Deadline::Infinite());
 

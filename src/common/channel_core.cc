@@ -9,7 +9,9 @@
 #include <mutex>
 #include <utility>
 
+#include "asymmetric_fence.h"
 #include "cpu_relax.h"
+#include "deadline_lock.h"
 #include "interproc/channel.h"
 #include "process_start.h"
 
@@ -29,6 +31,9 @@ namespace {
 // platform's watch be unavailable: a dead peer is noticed within this bound
 // regardless.
 constexpr auto kLivenessSlice = std::chrono::milliseconds(50);
+// A producer that could not issue a HeavyFence against a consumer that may
+// publish its head with a light one re-checks the head this often.
+constexpr auto kUnfencedSlice = std::chrono::milliseconds(1);
 
 enum class PeerStatus { kConnected, kNotYet, kGone };
 
@@ -47,15 +52,18 @@ struct Channel::Impl {
   WaitPolicy wait;
   bool latest = false;
 
-  std::mutex tx_mu;             // this process's senders
+  std::timed_mutex tx_mu;       // this process's senders
   std::uint32_t tail = 0;       // queue: next sequence to write
   std::uint32_t peer_head = 0;  // queue: the consumer's head, as last read
   std::uint32_t back = 0;       // latest: the slot being written
   bool loan_out = false;
   std::uint32_t loan_slot = 0;
 
-  std::mutex rx_mu;            // this process's receivers
+  std::timed_mutex rx_mu;      // this process's receivers
   std::uint32_t head = 0;      // queue: next sequence to read
+  // Queue: the head is published with a plain store and a LightFence (the
+  // producer makes up for it with a HeavyFence before it sleeps for room).
+  bool light_consume = false;
   std::uint32_t front = 0;     // latest: the slot last taken
   bool front_pending = false;  // latest: `front` holds a message not yet consumed
   bool view_out = false;
@@ -78,6 +86,11 @@ struct Channel::Impl {
   }
 
   internal::PartySlot& peer() { return control->party[1 - me]; }
+
+  // A call that waited past its deadline for another thread's call.
+  static Error LockTimedOut() {
+    return Error(Errc::kTimedOut, "Channel: another thread's call held it past the deadline");
+  }
 
   Error Broken(const char* what) {
     broken.store(true, std::memory_order_relaxed);
@@ -162,10 +175,12 @@ struct Channel::Impl {
   // Waits until `ready()` or the deadline, sleeping on `word` (word `word_id`)
   // with `sleeping` raised. `fail_if_gone`: fail with PeerGone when the peer is
   // gone.
+  // `light_waker`: the waker may publish `word` with a light fence (Consume),
+  // so a HeavyFence must come between raising `sleeping` and reading `word`.
   template <typename Ready>
   Result<void> WaitUntil(int word_id, std::atomic<std::uint32_t>* word,
                          std::atomic<std::uint32_t>* sleeping, Ready ready, Deadline deadline,
-                         bool fail_if_gone) {
+                         bool fail_if_gone, bool light_waker = false) {
     auto gone = [&] { return fail_if_gone && CheckPeer() == PeerStatus::kGone; };
     if (wait.mode != WaitMode::kBlock) {
       const Deadline spin_end =
@@ -186,7 +201,11 @@ struct Channel::Impl {
       sleeping->store(1, std::memory_order_seq_cst);
       // The waker publishes `word` with a seq_cst RMW and then reads our flag
       // (Publish): either it sees the flag and wakes us, or its RMW comes first
-      // in the single total order and this seq_cst load sees it.
+      // in the single total order and this seq_cst load sees it. A light
+      // waker's store and load are ordered by our HeavyFence instead; without
+      // one, a wake can be missed, and short sleeps bound what that costs.
+      Deadline slice = Deadline::In(kLivenessSlice);
+      if (light_waker && !internal::HeavyFence()) slice = Deadline::In(kUnfencedSlice);
       const bool moved = word->load(std::memory_order_seq_cst) != observed;
       if (ready()) {
         sleeping->store(0, std::memory_order_relaxed);
@@ -201,7 +220,7 @@ struct Channel::Impl {
         return Error(Errc::kTimedOut, "Channel");
       }
       if (!moved) {
-        os->Sleep(word_id, word, observed, Earliest(deadline, Deadline::In(kLivenessSlice)));
+        os->Sleep(word_id, word, observed, Earliest(deadline, slice));
       }
       sleeping->store(0, std::memory_order_relaxed);
     }
@@ -240,7 +259,8 @@ struct Channel::Impl {
       return {};
     }
     INTERPROC_RETURN_IF_ERROR(WaitUntil(HeadWord(me), &tx.consumer->seq,
-                                        &tx.consumer->producer_sleeping, room, deadline, true));
+                                        &tx.consumer->producer_sleeping, room, deadline, true,
+                                        /*light_waker=*/true));
     if (tail - peer_head > cfg.capacity) {
       return Broken("channel: the peer's read index is out of range");
     }
@@ -369,7 +389,18 @@ struct Channel::Impl {
       return;
     }
     ++head;
-    Publish(HeadWord(1 - me), &rx.consumer->seq, head, &rx.consumer->producer_sleeping);
+    if (!light_consume) {
+      Publish(HeadWord(1 - me), &rx.consumer->seq, head, &rx.consumer->producer_sleeping);
+      return;
+    }
+    // A seq_cst RMW here would wait for the head's cache line, which a producer
+    // polling a full ring keeps taking: per message, that wait was the cost of
+    // streaming. A plain store goes through the store buffer instead.
+    rx.consumer->seq.store(head, std::memory_order_release);
+    internal::LightFence();
+    if (rx.consumer->producer_sleeping.load(std::memory_order_relaxed) != 0) {
+      os->Wake(HeadWord(1 - me), &rx.consumer->seq, false);
+    }
   }
 };
 
@@ -449,6 +480,7 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
   impl->attached = true;
   Impl& c = *impl;
   c.latest = c.cfg.mode == static_cast<std::uint32_t>(ChannelMode::kLatestValue);
+  c.light_consume = !c.latest && internal::EnableLightFences();
   c.tx = internal::RingAt(c.region, c.cfg, c.me);
   c.rx = internal::RingAt(c.region, c.cfg, 1 - c.me);
   // Resume where the previous holder of this role stopped; check what we find.
@@ -491,7 +523,8 @@ ChannelRole Channel::role() const noexcept {
 Result<void> Channel::Send(std::span<const std::byte> message, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Send: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
+  internal::DeadlineLock lock(c.tx_mu, deadline);
+  if (!lock.owns()) return c.LockTimedOut();
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(message.size()));
   const auto len = static_cast<std::uint32_t>(message.size());
   if (c.latest) {
@@ -518,7 +551,8 @@ Result<void> Channel::TrySend(std::span<const std::byte> message) {
 Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
+  internal::DeadlineLock lock(c.rx_mu, deadline);
+  if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
   if (msg.second > buffer.size()) {
@@ -532,7 +566,8 @@ Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadl
 Result<void> Channel::Receive(std::vector<std::byte>& out, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
+  internal::DeadlineLock lock(c.rx_mu, deadline);
+  if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
   out.resize(msg.second);  // bounded by max_message, checked in Next
@@ -552,7 +587,8 @@ Result<void> Channel::TryReceive(std::vector<std::byte>& out) {
 Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Loan: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
+  internal::DeadlineLock lock(c.tx_mu, deadline);
+  if (!lock.owns()) return c.LockTimedOut();
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(size));
   std::byte* slot = nullptr;
   if (c.latest) {
@@ -571,7 +607,7 @@ Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
 
 void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result) noexcept {
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.tx_mu);
+  std::lock_guard<std::timed_mutex> lock(c.tx_mu);
   c.loan_out = false;
   if (!commit) return;
   if (c.CheckPeer() == PeerStatus::kGone) {
@@ -589,7 +625,8 @@ void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result
 Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::ReceiveView: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
+  internal::DeadlineLock lock(c.rx_mu, deadline);
+  if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
   c.view_out = true;
@@ -602,7 +639,7 @@ Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
 
 void Channel::EndView() noexcept {
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.rx_mu);
+  std::lock_guard<std::timed_mutex> lock(c.rx_mu);
   if (!c.view_out) return;
   c.view_out = false;
   c.Consume();

@@ -20,6 +20,7 @@
 
 #include "channel_layout.h"
 #include "cpu_relax.h"
+#include "deadline_lock.h"
 #include "interproc/request_server.h"
 #include "process_start.h"
 
@@ -353,8 +354,13 @@ struct RequestServer::Impl {
       return;
     }
     const CallerInfo caller{c.pid, i};
-    Result<std::size_t> r = handler(caller, std::span<const std::byte>(c.request, len),
-                                    std::span<std::byte>(c.response, cfg.max_response));
+    // A handler that throws fails this call, not the server.
+    Result<std::size_t> r = Error(Errc::kInternal, "RequestServer handler: threw an exception");
+    try {
+      r = handler(caller, std::span<const std::byte>(c.request, len),
+                  std::span<std::byte>(c.response, cfg.max_response));
+    } catch (...) {
+    }
     std::uint32_t answer;
     if (r.has_value() && *r <= cfg.max_response) {
       ctl->response_len.store(static_cast<std::uint32_t>(*r), std::memory_order_relaxed);
@@ -522,7 +528,7 @@ const Name& RequestServer::name() const noexcept {
 struct RequestClient::Impl {
   Name name{"x"};
   WaitPolicy wait;
-  std::mutex mu;
+  std::timed_mutex mu;  // this process's callers
   bool ever_connected = false;
   bool connected = false;
   internal::ClientObjects objects;
@@ -711,7 +717,10 @@ Result<void> RequestClient::Call(std::span<const std::byte> request,
                                  std::vector<std::byte>& response, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "RequestClient::Call: not open");
   Impl& c = *impl_;
-  std::lock_guard<std::mutex> lock(c.mu);
+  internal::DeadlineLock lock(c.mu, deadline);
+  if (!lock.owns()) {
+    return Error(Errc::kTimedOut, "RequestClient::Call: another thread's call held it past the deadline");
+  }
   if (c.connected) {
     const auto st = static_cast<EntryState>(c.entries[c.index].state.load());
     if (c.ServerGone() || st == EntryState::kCutOff) c.Disconnect();

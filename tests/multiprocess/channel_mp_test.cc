@@ -118,7 +118,9 @@ const char* RoleName(ChannelRole r) { return r == ChannelRole::kServer ? "server
 // Opens "name" and checks that the role is "expect" (if given). Exit codes:
 // 1 open failed, 2 wrong role.
 std::optional<Channel> OpenChild(int* code) {
-  auto ch = Channel::Open(Name(ChildArg("name")), StreamOptions());
+  ChannelOptions options = StreamOptions();
+  if (ChildArg("mode") == "block") options.wait.mode = WaitMode::kBlock;
+  auto ch = Channel::Open(Name(ChildArg("name")), options);
   if (!ch) {
     std::fprintf(stderr, "child: Open: %s\n", ch.error().ToString().c_str());
     *code = 1;
@@ -290,6 +292,30 @@ TEST(ChannelMp, MillionCheckedMessagesFromChildToParent) {
   auto r = ch->Receive(extra, testing::DeadlineIn(10s));
   ASSERT_FALSE(r) << "an extra message of " << extra.size() << " bytes";
   EXPECT_EQ(r.error().code(), Errc::kPeerGone) << r.error();
+}
+
+// Both sides block at once and the queue holds one message, so the producer
+// sleeps for room before nearly every send and only the consumer's receive can
+// wake it: a wake-up lost on that path would cost a liveness slice each time
+// and this stream would run into its deadline.
+TEST(ChannelMp, BlockingProducerOnAFullQueueIsWokenByEachReceive) {
+  constexpr std::uint64_t kCount = 20'000;
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  ChannelOptions o = StreamOptions();
+  o.capacity = 1;
+  o.wait.mode = WaitMode::kBlock;
+  auto ch = Channel::Open(n, o);
+  ASSERT_TRUE(ch) << ch.error();
+  auto child = testing::SpawnChild("ChMpSend", {{"name", n.str()},
+                                                {"expect", "client"},
+                                                {"mode", "block"},
+                                                {"stream", "4"},
+                                                {"count", std::to_string(kCount)}});
+  const std::string err =
+      ReceiveStream(*ch, 4, kCount, kMaxPayload, testing::DeadlineIn(60s));
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(child.Join(testing::Scaled(30s)), 0);
 }
 
 TEST(ChannelMp, CheckedStreamsBothWaysAtOnce) {

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -15,9 +14,6 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <memory>
-#include <mutex>
-#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -37,6 +33,7 @@
 
 #include "interproc/interproc.h"
 #include "interproc/request_server.h"
+#include "request_serving.h"
 #include "test_support.h"
 
 #if !defined(_WIN32)
@@ -54,170 +51,28 @@ using Clock = std::chrono::steady_clock;
 using testing::ChildArg;
 
 using testing::ScopedRemove;
+using testing::Serving;
 
 using testing::AsBytes;
 using testing::Text;
-// ------------------------------------------------------------ checked calls
-//
-// Call `seq` of stream `stream`: a 24-byte header [stream:4][kRequestMagic:4]
-// [seq:8][FNV-1a of the payload:8] and a pseudo-random payload of a size in
-// 0..max_payload, derived from (stream, seq). The answer: the header with
-// kResponseMagic and the checksum inverted, the payload reversed and XOR 0x5a.
 
-constexpr std::size_t kHeader = 24;
-constexpr std::uint32_t kRequestMagic = 0x51455243;
-constexpr std::uint32_t kResponseMagic = 0x50534552;
+// Checked calls (see request_serving.h): 24-byte header, pseudo-random payload
+// of up to kMaxPayload bytes, answered reversed and XOR 0x5a; StreamChecker
+// checks them on the server side (AnswerOnly: anything else counts as others()).
+using testing::checked_call::CheckAnswer;
+using testing::checked_call::Encode;
+using testing::checked_call::kHeader;
+using testing::checked_call::StreamChecker;
+
 constexpr std::size_t kStreams = 1 << 16;
 constexpr std::size_t kMaxPayload = 256;
-
-struct Head {
-  std::uint32_t stream;
-  std::uint32_t magic;
-  std::uint64_t seq;
-  std::uint64_t sum;
-};
-static_assert(sizeof(Head) == kHeader);
-
-std::uint64_t Mix(std::uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-std::uint64_t Fnv1a(const std::byte* p, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<std::uint8_t>(p[i]);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-std::size_t PayloadSize(std::uint64_t stream, std::uint64_t seq) {
-  return static_cast<std::size_t>(Mix(stream * 0x100000001ull + seq) % (kMaxPayload + 1));
-}
-
-std::size_t Encode(std::uint32_t stream, std::uint64_t seq, std::byte* out) {
-  const std::size_t n = PayloadSize(stream, seq);
-  std::uint64_t x = Mix(seq ^ (std::uint64_t{stream} << 40) ^ 0x5eed);
-  std::byte* payload = out + kHeader;
-  for (std::size_t i = 0; i < n; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(payload + i, &x, std::min<std::size_t>(8, n - i));
-  }
-  const Head h{stream, kRequestMagic, seq, Fnv1a(payload, n)};
-  std::memcpy(out, &h, kHeader);
-  return kHeader + n;
-}
-
-std::string CheckAnswer(std::span<const std::byte> req, std::span<const std::byte> resp) {
-  Head q{}, a{};
-  std::memcpy(&q, req.data(), kHeader);
-  const std::string what = "stream " + std::to_string(q.stream) + " call " + std::to_string(q.seq);
-  if (resp.size() != req.size()) {
-    return what + ": answer of " + std::to_string(resp.size()) + " bytes, expected " +
-           std::to_string(req.size());
-  }
-  std::memcpy(&a, resp.data(), kHeader);
-  if (a.magic != kResponseMagic) return what + ": not an answer";
-  if (a.stream != q.stream || a.seq != q.seq) {
-    return what + ": the answer to stream " + std::to_string(a.stream) + " call " +
-           std::to_string(a.seq);
-  }
-  if (a.sum != ~q.sum) return what + ": checksum of the answer";
-  const std::size_t n = req.size() - kHeader;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (resp[kHeader + i] != (req[kHeader + n - 1 - i] ^ std::byte{0x5a})) {
-      return what + ": answer payload corrupted at byte " + std::to_string(i);
-    }
-  }
-  return "";
-}
 
 // One checked call; "" on success.
 std::string CheckedCall(RequestClient& c, std::uint32_t stream, std::uint64_t seq,
                         Deadline deadline) {
-  std::vector<std::byte> req(kHeader + kMaxPayload), resp;
-  const std::size_t size = Encode(stream, seq, req.data());
-  auto r = c.Call(std::span<const std::byte>(req.data(), size), resp, deadline);
-  if (!r) {
-    return "stream " + std::to_string(stream) + " call " + std::to_string(seq) + ": " +
-           r.error().ToString();
-  }
-  return CheckAnswer(std::span<const std::byte>(req.data(), size), resp);
+  return testing::checked_call::CheckedCall(c, stream, seq, kMaxPayload, deadline);
 }
 
-// The server side of checked calls (checksum, size, each stream's calls once
-// each and in order); other requests go to `other`.
-class StreamChecker {
- public:
-  StreamChecker() : next_(std::make_unique<std::atomic<std::uint64_t>[]>(kStreams)) {
-    for (std::size_t i = 0; i < kStreams; ++i) next_[i].store(kUnseen);
-  }
-
-  Result<std::size_t> Answer(std::span<const std::byte> req, std::span<std::byte> resp) {
-    Head h{};
-    if (req.size() >= kHeader) std::memcpy(&h, req.data(), kHeader);
-    if (req.size() < kHeader || h.magic != kRequestMagic) {
-      others_.fetch_add(1);
-      return Error(Errc::kInvalidArgument, "test handler: not a stream request");
-    }
-    std::vector<std::byte> copy(req.begin(), req.end());
-    const std::size_t n = copy.size() - kHeader;
-    std::string err;
-    if (h.stream >= kStreams) {
-      err = "stream id";
-    } else if (n != PayloadSize(h.stream, h.seq)) {
-      err = "size " + std::to_string(copy.size());
-    } else if (Fnv1a(copy.data() + kHeader, n) != h.sum) {
-      err = "payload checksum (corrupted)";
-    } else {
-      const std::uint64_t expected = next_[h.stream].load(std::memory_order_relaxed);
-      if (expected != kUnseen && expected != h.seq) {
-        err = "expected call " + std::to_string(expected);
-      }
-      next_[h.stream].store(h.seq + 1, std::memory_order_relaxed);
-    }
-    if (!err.empty()) {
-      bad_.fetch_add(1);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (first_error_.empty()) {
-        first_error_ = "stream " + std::to_string(h.stream) + " call " + std::to_string(h.seq) +
-                       ": " + err;
-      }
-      return Error(Errc::kProtocol, "test handler: bad request");
-    }
-    Head a = h;
-    a.magic = kResponseMagic;
-    a.sum = ~h.sum;
-    std::memcpy(resp.data(), &a, kHeader);
-    for (std::size_t i = 0; i < n; ++i) {
-      resp[kHeader + i] = copy[kHeader + n - 1 - i] ^ std::byte{0x5a};
-    }
-    answered_.fetch_add(1);
-    return copy.size();
-  }
-
-  std::uint64_t bad() const { return bad_.load(); }
-  std::uint64_t others() const { return others_.load(); }
-  std::uint64_t answered() const { return answered_.load(); }
-  std::string first_error() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return first_error_;
-  }
-
- private:
-  static constexpr std::uint64_t kUnseen = ~std::uint64_t{0};
-  std::unique_ptr<std::atomic<std::uint64_t>[]> next_;
-  std::atomic<std::uint64_t> bad_{0};
-  std::atomic<std::uint64_t> others_{0};
-  std::atomic<std::uint64_t> answered_{0};
-  std::mutex mu_;
-  std::string first_error_;
-};
 
 [[maybe_unused]] RequestServerOptions Options(std::uint32_t max_clients = 64) {
   RequestServerOptions o;
@@ -226,31 +81,6 @@ class StreamChecker {
   o.max_clients = max_clients;
   return o;
 }
-
-class Serving {
- public:
-  Serving(RequestServer& server, RequestHandler handler, unsigned threads = 1)
-      : server_(server) {
-    thread_ = std::thread([this, h = std::move(handler), threads] {
-      result_ = server_.Serve(h, threads, testing::DeadlineIn(300s));
-    });
-  }
-  Serving(const Serving&) = delete;
-  Serving& operator=(const Serving&) = delete;
-  ~Serving() { (void)Stop(); }
-  Result<void> Stop() {
-    if (thread_.joinable()) {
-      server_.Stop();
-      thread_.join();
-    }
-    return result_;
-  }
-
- private:
-  RequestServer& server_;
-  std::thread thread_;
-  Result<void> result_;
-};
 
 template <typename F>
 bool PollUntil(F done, std::chrono::milliseconds d = 10s) {
@@ -439,9 +269,9 @@ TEST(RequestServerFault, ThousandClientsComeAndGoAndResourcesReturnToBaseline) {
   ASSERT_TRUE(sgoing) << sgoing.error();
   auto s = RequestServer::Create(n, Options(64));
   ASSERT_TRUE(s) << s.error();
-  StreamChecker checker;
+  StreamChecker checker(kMaxPayload, kStreams);
   Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
-                          std::span<std::byte> resp) { return checker.Answer(req, resp); }, 2);
+                          std::span<std::byte> resp) { return checker.AnswerOnly(req, resp); }, 2);
 
   // Warm up (the first client starts the server's process watcher), then the baseline.
   {
@@ -561,9 +391,9 @@ TEST(RequestServerFault, AClientKilledWhileConnectingIsReclaimedByTheServer) {
   ScopedRemove c1(n);
   auto s = RequestServer::Create(n, Options(8));
   ASSERT_TRUE(s) << s.error();
-  StreamChecker checker;
+  StreamChecker checker(kMaxPayload, kStreams);
   Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
-                          std::span<std::byte> resp) { return checker.Answer(req, resp); });
+                          std::span<std::byte> resp) { return checker.AnswerOnly(req, resp); });
   // Two clients in slots 0 and 1; the dying one takes slot 5.
   auto a = RequestClient::Open(n);
   auto b = RequestClient::Open(n);
@@ -672,7 +502,7 @@ TEST(RequestServerFault, AClientThatGarblesItsOwnObjectIsCutOffAloneAndReconnect
     ASSERT_TRUE(sheld && sgarbled && sgoing && estop);
     auto s = RequestServer::Create(n, Options(16));
     ASSERT_TRUE(s) << s.error();
-    StreamChecker checker;
+    StreamChecker checker(kMaxPayload, kStreams);
     std::atomic<int> holds{0};
     Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
                             std::span<std::byte> resp) -> Result<std::size_t> {
@@ -684,7 +514,7 @@ TEST(RequestServerFault, AClientThatGarblesItsOwnObjectIsCutOffAloneAndReconnect
         std::memcpy(resp.data(), "held answer", 11);
         return 11;
       }
-      return checker.Answer(req, resp);
+      return checker.AnswerOnly(req, resp);
     }, 2);
     std::vector<testing::Child> good;
     for (int i = 0; i < 2; ++i) {
@@ -758,7 +588,7 @@ INTERPROC_TEST_CHILD(RsFaultForgedPost) {
   }
   if (!posted->Release() || !check->Wait(testing::DeadlineIn(20s))) return 5;
   std::vector<std::byte> req(kHeader + kMaxPayload), resp;
-  const std::size_t size = Encode(stream, seq, req.data());
+  const std::size_t size = Encode(stream, seq, kMaxPayload, req.data());
   auto r = c->Call(std::span<const std::byte>(req.data(), size), resp, testing::DeadlineIn(20s));
   if (r) {
     err = CheckAnswer(std::span<const std::byte>(req.data(), size), resp);
@@ -819,12 +649,12 @@ TEST(RequestServerFault, AForgedCallWithAGarbageRequestLengthIsCutOffBeforeTheHa
   ASSERT_TRUE(sposted && scheck && sgoing && estop);
   auto s = RequestServer::Create(n, Options(16));
   ASSERT_TRUE(s) << s.error();
-  StreamChecker checker;
+  StreamChecker checker(kMaxPayload, kStreams);
   std::atomic<std::uint64_t> oversized{0};
   Serving serving(*s, [&](const CallerInfo&, std::span<const std::byte> req,
                           std::span<std::byte> resp) -> Result<std::size_t> {
     if (req.size() > kHeader + kMaxPayload) oversized.fetch_add(1);
-    return checker.Answer(req, resp);
+    return checker.AnswerOnly(req, resp);
   }, 2);
   std::vector<testing::Child> good;
   for (int i = 0; i < 2; ++i) {

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,7 +13,6 @@
 #include <cstring>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,6 +23,7 @@
 
 #include "interproc/interproc.h"
 #include "interproc/request_server.h"
+#include "request_serving.h"
 #include "test_support.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -43,169 +42,17 @@ using Clock = std::chrono::steady_clock;
 using testing::ChildArg;
 
 using testing::ScopedRemove;
+using testing::Serving;
 
 using testing::AsBytes;
 using testing::Text;
-// ------------------------------------------------------------ checked calls
-//
-// Call `seq` of stream `stream` is a 24-byte header [stream:4][kRequestMagic:4]
-// [seq:8][FNV-1a of the payload:8] and a payload of a pseudo-random size in
-// 0..max_payload with pseudo-random contents, both derived from (stream, seq).
-// The answer is the header with kResponseMagic and the checksum inverted, and
-// the payload reversed with every byte XOR 0x5a.
 
-constexpr std::size_t kHeader = 24;
-constexpr std::uint32_t kRequestMagic = 0x51455243;   // "CREQ"
-constexpr std::uint32_t kResponseMagic = 0x50534552;  // "RESP"
-constexpr std::size_t kStreams = 1024;
-
-struct Head {
-  std::uint32_t stream;
-  std::uint32_t magic;
-  std::uint64_t seq;
-  std::uint64_t sum;
-};
-static_assert(sizeof(Head) == kHeader);
-
-std::uint64_t Mix(std::uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-std::uint64_t Fnv1a(const std::byte* p, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<std::uint8_t>(p[i]);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-std::size_t PayloadSize(std::uint64_t stream, std::uint64_t seq, std::size_t max_payload) {
-  const std::uint64_t x = Mix(stream * 0x100000001ull + seq);
-  // Mostly small, sometimes up to the maximum.
-  const std::size_t cap = (x >> 60) == 0 ? max_payload : std::min<std::size_t>(max_payload, 256);
-  return static_cast<std::size_t>(x % (cap + 1));
-}
-
-// Writes call `seq` to `out` (room for kHeader + max_payload); returns its size.
-std::size_t Encode(std::uint32_t stream, std::uint64_t seq, std::size_t max_payload,
-                   std::byte* out) {
-  const std::size_t n = PayloadSize(stream, seq, max_payload);
-  std::uint64_t x = Mix(seq ^ (std::uint64_t{stream} << 40) ^ 0x5eed);
-  std::byte* payload = out + kHeader;
-  for (std::size_t i = 0; i < n; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(payload + i, &x, std::min<std::size_t>(8, n - i));
-  }
-  const Head h{stream, kRequestMagic, seq, Fnv1a(payload, n)};
-  std::memcpy(out, &h, kHeader);
-  return kHeader + n;
-}
-
-// "" when `resp` is the right answer to `req`; else what is wrong.
-std::string CheckAnswer(std::span<const std::byte> req, std::span<const std::byte> resp) {
-  Head q{}, a{};
-  std::memcpy(&q, req.data(), kHeader);
-  const std::string what = "stream " + std::to_string(q.stream) + " call " + std::to_string(q.seq);
-  if (resp.size() != req.size()) {
-    return what + ": answer of " + std::to_string(resp.size()) + " bytes, expected " +
-           std::to_string(req.size());
-  }
-  std::memcpy(&a, resp.data(), kHeader);
-  if (a.magic != kResponseMagic) return what + ": not an answer";
-  if (a.stream != q.stream || a.seq != q.seq) {
-    return what + ": the answer to stream " + std::to_string(a.stream) + " call " +
-           std::to_string(a.seq) + " (lost, duplicated or crossed)";
-  }
-  if (a.sum != ~q.sum) return what + ": checksum of the answer";
-  const std::size_t n = req.size() - kHeader;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (resp[kHeader + i] != (req[kHeader + n - 1 - i] ^ std::byte{0x5a})) {
-      return what + ": answer payload corrupted at byte " + std::to_string(i);
-    }
-  }
-  return "";
-}
-
-// The server side: checks every request (checksum, size, and that each stream's
-// calls arrive once each and in order) and answers it.
-class StreamChecker {
- public:
-  explicit StreamChecker(std::size_t max_payload) : max_payload_(max_payload) {
-    for (auto& n : next_) n.store(kUnseen);
-  }
-
-  // Answers a stream request; nullopt if `req` is not one.
-  std::optional<Result<std::size_t>> Answer(std::span<const std::byte> req,
-                                            std::span<std::byte> resp) {
-    if (req.size() < kHeader) return std::nullopt;
-    Head h{};
-    std::memcpy(&h, req.data(), kHeader);
-    if (h.magic != kRequestMagic) return std::nullopt;
-    // Copy first: the request area belongs to the client.
-    std::vector<std::byte> copy(req.begin(), req.end());
-    const std::size_t n = copy.size() - kHeader;
-    std::string err;
-    if (h.stream >= kStreams) {
-      err = "stream id " + std::to_string(h.stream);
-    } else if (n != PayloadSize(h.stream, h.seq, max_payload_)) {
-      err = "size " + std::to_string(copy.size());
-    } else if (Fnv1a(copy.data() + kHeader, n) != h.sum) {
-      err = "payload checksum (corrupted)";
-    } else {
-      const std::uint64_t expected = next_[h.stream].load(std::memory_order_relaxed);
-      if (expected != kUnseen && expected != h.seq) {
-        err = "expected call " + std::to_string(expected) +
-              (h.seq < expected ? " (duplicated or reordered)" : " (lost or reordered)");
-      }
-      next_[h.stream].store(h.seq + 1, std::memory_order_relaxed);
-    }
-    if (!err.empty()) {
-      Fail("server: stream " + std::to_string(h.stream) + " call " + std::to_string(h.seq) +
-           ": " + err);
-      return Result<std::size_t>(Error(Errc::kProtocol, "test handler: bad request"));
-    }
-    if (copy.size() > resp.size()) {
-      return Result<std::size_t>(Error(Errc::kMessageTooLarge, "test handler"));
-    }
-    Head a = h;
-    a.magic = kResponseMagic;
-    a.sum = ~h.sum;
-    std::memcpy(resp.data(), &a, kHeader);
-    for (std::size_t i = 0; i < n; ++i) {
-      resp[kHeader + i] = copy[kHeader + n - 1 - i] ^ std::byte{0x5a};
-    }
-    answered_.fetch_add(1, std::memory_order_relaxed);
-    return Result<std::size_t>(copy.size());
-  }
-
-  std::uint64_t bad() const { return bad_.load(); }
-  std::uint64_t answered() const { return answered_.load(); }
-  std::string first_error() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return first_error_;
-  }
-
- private:
-  static constexpr std::uint64_t kUnseen = ~std::uint64_t{0};
-  void Fail(std::string what) {
-    bad_.fetch_add(1);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (first_error_.empty()) first_error_ = std::move(what);
-  }
-
-  std::size_t max_payload_;
-  std::array<std::atomic<std::uint64_t>, kStreams> next_;
-  std::atomic<std::uint64_t> bad_{0};
-  std::atomic<std::uint64_t> answered_{0};
-  std::mutex mu_;
-  std::string first_error_;
-};
+// Checked calls (see request_serving.h): 24-byte header, pseudo-random payload,
+// answered reversed and XOR 0x5a; StreamChecker checks them on the server side.
+using testing::checked_call::CheckAnswer;
+using testing::checked_call::Encode;
+using testing::checked_call::kHeader;
+using testing::checked_call::StreamChecker;
 
 RequestServerOptions Options(std::size_t max_payload, std::uint32_t max_clients = 64) {
   RequestServerOptions o;
@@ -220,32 +67,6 @@ WaitMode ParseWaitMode(const std::string& s) {
   if (s == "block") return WaitMode::kBlock;
   return WaitMode::kSpinThenBlock;
 }
-
-// Runs Serve on a thread of its own until Stop() (or the destructor).
-class Serving {
- public:
-  Serving(RequestServer& server, RequestHandler handler, unsigned threads = 1)
-      : server_(server) {
-    thread_ = std::thread([this, h = std::move(handler), threads] {
-      result_ = server_.Serve(h, threads, testing::DeadlineIn(300s));
-    });
-  }
-  Serving(const Serving&) = delete;
-  Serving& operator=(const Serving&) = delete;
-  ~Serving() { (void)Stop(); }
-  Result<void> Stop() {
-    if (thread_.joinable()) {
-      server_.Stop();
-      thread_.join();
-    }
-    return result_;
-  }
-
- private:
-  RequestServer& server_;
-  std::thread thread_;
-  Result<void> result_;
-};
 
 template <typename F>
 bool PollUntil(F done, std::chrono::milliseconds d = 10s) {

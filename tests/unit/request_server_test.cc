@@ -22,6 +22,7 @@
 
 #include "interproc/interproc.h"
 #include "interproc/request_server.h"
+#include "request_serving.h"
 #include "test_support.h"
 
 namespace interproc {
@@ -31,6 +32,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 using testing::ScopedRemove;
+using testing::Serving;
 
 using testing::AsBytes;
 using testing::Text;
@@ -62,41 +64,6 @@ RequestServerOptions Small(std::uint32_t max_request = 256, std::uint32_t max_re
   o.max_clients = max_clients;
   return o;
 }
-
-// Runs Serve on a thread of its own until Stop() (or the destructor).
-class Serving {
- public:
-  Serving(RequestServer& server, RequestHandler handler, unsigned threads = 1)
-      : server_(server) {
-    thread_ = std::thread([this, h = std::move(handler), threads] {
-      result_ = server_.Serve(h, threads, testing::DeadlineIn(120s));
-      returned_.store(true);
-    });
-  }
-  Serving(const Serving&) = delete;
-  Serving& operator=(const Serving&) = delete;
-  ~Serving() { (void)Stop(); }
-
-  Result<void> Stop() {
-    if (thread_.joinable()) {
-      server_.Stop();
-      thread_.join();
-    }
-    return result_;
-  }
-  bool returned() const { return returned_.load(); }
-  // Joins a Serve that is expected to return by itself.
-  Result<void> Join() {
-    if (thread_.joinable()) thread_.join();
-    return result_;
-  }
-
- private:
-  RequestServer& server_;
-  std::thread thread_;
-  Result<void> result_;
-  std::atomic<bool> returned_{false};
-};
 
 // Polls `done` until it holds or `d` passes.
 template <typename F>

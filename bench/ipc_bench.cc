@@ -28,7 +28,10 @@
 // Timing never fails the run: the exit code says only whether every row worked.
 //
 // Usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]
-//                            [--rows=KEY,...]
+//                            [--rows=KEY,...] [--report-fd=N]
+// --report-fd=N (for `interproc bench`): descriptor N gets "progress I/N LABEL"
+// before each row step and "row JSON" (the --json object) for each row at the
+// end, one per line, whatever the other options print.
 
 #include <fcntl.h>
 #include <sched.h>
@@ -92,6 +95,7 @@ struct Options {
   // a sixth of `time`, so that the 24 rows add a few seconds).
   std::chrono::milliseconds rr_time{-1};
   std::vector<std::string> rows;  // mechanism keys; empty: all
+  std::FILE* report = nullptr;     // --report-fd
 };
 
 [[noreturn]] void Die(const char* what) {
@@ -1099,7 +1103,7 @@ std::string JsonString(const std::string& in) {
   return out + "\"";
 }
 
-void PrintJsonRow(const std::vector<Row>& rows, const Row& r) {
+void PrintJsonRow(const std::vector<Row>& rows, const Row& r, std::FILE* out, const char* prefix) {
   const Row* b = Baseline(rows, r);
   std::string s = "{\"mechanism\":" + JsonString(r.mechanism) + ",\"mode\":" + JsonString(r.mode) +
                   ",\"test\":" + JsonString(TestName(r.test)) +
@@ -1129,8 +1133,9 @@ void PrintJsonRow(const std::vector<Row>& rows, const Row& r) {
   s += ",\"status\":" + JsonString(r.status);
   if (!r.reason.empty()) s += ",\"reason\":" + JsonString(r.reason);
   s += "}\n";
-  std::fputs(s.c_str(), stdout);
-  std::fflush(stdout);
+  std::fputs(prefix, out);
+  std::fputs(s.c_str(), out);
+  std::fflush(out);
 }
 
 struct Check {
@@ -1376,7 +1381,7 @@ std::optional<std::string> PeerKey(std::string_view arg) {
 
 constexpr const char* kUsage =
     "usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]\n"
-    "                           [--rows=KEY,...]\n"
+    "                           [--rows=KEY,...] [--report-fd=N]\n"
     "  --quick         a few ms per row (the CI smoke run; never judge figures from it)\n"
     "  --json          one JSON object per row on stdout\n"
     "  --time-ms=N     measured time per row, over all rounds (default 600)\n"
@@ -1386,7 +1391,9 @@ constexpr const char* kUsage =
     "                  request (interproc RequestServer), rr (every request/response row);\n"
     "                  namedpipe, mailslot, copydata (local: all three; each with the raw\n"
     "                  AF_UNIX socket it wraps: sockstream, sockseq, sockdgram)\n"
-    "                  (the floors floor, memcpy, futex run with the rows that need them)\n";
+    "                  (the floors floor, memcpy, futex run with the rows that need them)\n"
+    "  --report-fd=N   write \"progress I/N LABEL\" before each row step and \"row JSON\"\n"
+    "                  for each row at the end to descriptor N (used by `interproc bench`)\n";
 
 int Main(int argc, char** argv) {
   Options o;
@@ -1415,6 +1422,13 @@ int Main(int argc, char** argv) {
       std::string item;
       while (std::getline(list, item, ',')) {
         if (!item.empty()) o.rows.push_back(item);
+      }
+    } else if (a.substr(0, 12) == "--report-fd=") {
+      const int fd = std::atoi(std::string(a.substr(12)).c_str());
+      if (fd < 3 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+          (o.report = ::fdopen(fd, "w")) == nullptr) {
+        std::fprintf(stderr, "interproc_ipc_bench: --report-fd=%d: not an open descriptor\n", fd);
+        return 2;
       }
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
@@ -1464,7 +1478,7 @@ int Main(int argc, char** argv) {
   std::vector<Row> rows = AllRows(o);
   bool ok = true;
   int index = 0;
-  const bool progress = !o.json && ::isatty(2) == 1;
+  const bool progress = !o.json && o.report == nullptr && ::isatty(2) == 1;
   // Each round runs every row for 1/rounds of its time, so that a change in the
   // machine's state (see docs/benchmarks.md) hits a row and its floor alike.
   const Options per_round = [&] {
@@ -1476,6 +1490,12 @@ int Main(int argc, char** argv) {
   }();
   for (std::uint32_t round = 0; round < o.rounds; ++round) {
     for (auto& r : rows) {
+      if (o.report != nullptr) {
+        std::fprintf(o.report, "progress %d/%zu %s %s %s %s\n", index + 1,
+                     rows.size() * o.rounds, r.mechanism.c_str(), r.mode.c_str(),
+                     TestLabel(r).c_str(), SizeText(r.size).c_str());
+        std::fflush(o.report);
+      }
       if (progress) {
         std::fprintf(stderr, "\r\033[K[round %u/%u, %d/%zu] %s %s %s %s", round + 1, o.rounds,
                      index % static_cast<int>(rows.size()) + 1, rows.size(), r.mechanism.c_str(),
@@ -1487,7 +1507,8 @@ int Main(int argc, char** argv) {
   }
   for (auto& r : rows) {
     if (r.status == "failed") ok = false;
-    if (o.json) PrintJsonRow(rows, r);
+    if (o.json) PrintJsonRow(rows, r, stdout, "");
+    if (o.report != nullptr) PrintJsonRow(rows, r, o.report, "row ");
   }
   if (progress) std::fprintf(stderr, "\r\033[K");
   if (!o.json) {

@@ -1,8 +1,9 @@
 // The registry on Windows. Named kernel objects cannot be listed through
-// documented calls, so ListObjects is Unsupported. RemoveObject unlinks a
-// shared-memory name (see shared_memory_win.cc); a mutex, semaphore, event or
-// channel cannot lose its name while open, so for them it only checks that the
-// name exists and leaves the object to its handles.
+// documented calls, so ListObjects and DescribeObject are Unsupported.
+// RemoveObject unlinks a shared-memory name (see shared_memory_win.cc); a mutex,
+// semaphore, event or channel cannot lose its name while open, so for them it
+// only checks that the name exists and leaves the object to its handles. A
+// kernel object dies with its last handle, so there is never garbage to collect.
 
 #include <windows.h>
 
@@ -14,6 +15,11 @@ namespace interproc {
 
 Result<std::vector<ObjectInfo>> ListObjects() {
   return Error(Errc::kUnsupported, "ListObjects: not enumerable on Windows");
+}
+
+Result<ObjectInfo> DescribeObject(const Name& name) {
+  INTERPROC_RETURN_IF_ERROR(name.Validate());
+  return Error(Errc::kUnsupported, "DescribeObject: kernel objects cannot be inspected on Windows");
 }
 
 Result<void> RemoveObject(const Name& name) {
@@ -30,6 +36,11 @@ Result<void> RemoveObject(const Name& name) {
   // A name of another kind answers ERROR_INVALID_HANDLE: it exists.
   if (err == ERROR_INVALID_HANDLE) return {};
   return Error::FromWin32("OpenFileMapping", err);
+}
+
+Result<std::vector<ObjectInfo>> CollectGarbage(bool /*dry_run*/, std::string_view /*base_prefix*/) {
+  // Nothing outlives its last handle: no garbage, by construction.
+  return std::vector<ObjectInfo>{};
 }
 
 }  // namespace interproc

@@ -9,14 +9,22 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
+#include <string_view>
 #include <string>
 #include <vector>
 
+#include "interproc/process.h"
 #include "json_lines.h"
 #include "run_cli.h"
 
 namespace interproc::testing {
+
+bool CheckXml(std::string_view xml, std::string* why);  // cli_svg_test.cc
+
 namespace {
 
 TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
@@ -92,10 +100,58 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
 #endif
 }
 
+TEST(CliBench, SvgDrawsTheRowsItRan) {
+#if !INTERPROC_IPC_BENCH_BUILT
+  GTEST_SKIP() << "interproc_ipc_bench is not built in this configuration";
+#else
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("interproc-cli-bench-" + std::to_string(Process::CurrentId()) + ".svg");
+  std::filesystem::remove(path);
+  const CliRun run = RunInterproc(
+      {"bench", "--quick", "--rows=channel", "--json", "--svg", path.string()},
+      std::chrono::seconds(120));
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  std::ifstream file(path, std::ios::binary);
+  ASSERT_TRUE(file.good()) << "no " << path << "\n" << run.err;
+  std::stringstream content;
+  content << file.rdbuf();
+  const std::string svg = content.str();
+  std::filesystem::remove(path);
+  std::string why;
+  EXPECT_TRUE(CheckXml(svg, &why)) << why;
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("<svg xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos);
+  // Every row that was measured and belongs to a chart has its label and a bar.
+  int charted = 0;
+  for (const std::string& line : SplitLines(run.out)) {
+    const auto row = ParseFlatJsonObject(line);
+    if (!row.has_value() || row->at("status").text != "ok") continue;
+    const std::string& test = row->at("test").text;
+    const std::string& size = row->at("size").text;
+    const bool drawn = (test == "ping-pong" && size == "64") || (test == "stream" && size == "64") ||
+                       size == "1048576";
+    if (!drawn) continue;
+    std::string label = row->at("mechanism").text;
+    if (row->at("mode").text != "-") label += " (" + row->at("mode").text + ")";
+    EXPECT_NE(svg.find(">" + label), std::string::npos) << "no bar labelled " << label;
+    ++charted;
+  }
+  EXPECT_GE(charted, 3) << run.out;
+  // interproc's rows are highlighted; the four panels' headings are there.
+  EXPECT_NE(svg.find("class=\"bar ours\""), std::string::npos);
+  EXPECT_NE(svg.find("64 B one-way latency"), std::string::npos);
+  EXPECT_NE(svg.find("1 MiB messages, GB/s"), std::string::npos);
+  EXPECT_NE(run.err.find("chart written to"), std::string::npos) << run.err;
+  // Not a terminal: no progress bar drawn.
+  EXPECT_EQ(run.err.find('\r'), std::string::npos) << run.err;
+#endif
+}
+
 TEST(CliBench, HelpNamesTheOptions) {
   const CliRun run = RunInterproc({"bench", "--help"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  for (const char* text : {"--json", "--quick", "--rows"}) {
+  for (const char* text : {"--json", "--quick", "--rows", "--svg"}) {
     EXPECT_NE(run.out.find(text), std::string::npos) << "no \"" << text << "\" in\n" << run.out;
   }
 }

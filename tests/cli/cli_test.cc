@@ -79,7 +79,7 @@ std::map<std::string, JsonFlatObject> LsJson() {
       continue;
     }
     for (const char* key : {"kind", "name", "scope", "base", "size", "owner", "owner_uid", "mode",
-                            "creator_pid", "in_use", "detail"}) {
+                            "creator_pid", "creator_alive", "in_use", "detail"}) {
       EXPECT_EQ(obj->count(key), 1u) << "no \"" << key << "\" in " << line;
     }
     const std::string name = (*obj)["name"].text;
@@ -133,6 +133,7 @@ TEST(Cli, LsJsonListsEveryKindWithSizeModeAndOwner) {
     EXPECT_EQ(Field(objects, e.name, "owner_uid"), uid);
     EXPECT_NE(Field(objects, e.name, "owner"), "");
     EXPECT_EQ(Field(objects, e.name, "creator_pid"), pid);
+    EXPECT_EQ(Field(objects, e.name, "creator_alive"), "true");
     EXPECT_EQ(Field(objects, e.name, "in_use"), "true");
   }
 }
@@ -162,10 +163,10 @@ TEST(Cli, LsTableHasAHeaderAndARowPerObject) {
   const auto lines = SplitLines(run.out);
   ASSERT_FALSE(lines.empty());
   EXPECT_TRUE(StartsWith(lines[0], "KIND ")) << lines[0];
-  for (const char* column : {"NAME", "SIZE", "OWNER", "MODE", "PID", "IN-USE"}) {
+  for (const char* column : {"NAME", "SIZE", "OWNER", "MODE", "PID", "ALIVE", "IN-USE"}) {
     EXPECT_NE(lines[0].find(column), std::string::npos) << lines[0];
   }
-  // The row of each object: KIND NAME SIZE OWNER MODE PID IN-USE ...
+  // The row of each object: KIND NAME SIZE OWNER MODE PID ALIVE IN-USE ...
   const auto row_of = [&](const Name& name) -> std::vector<std::string> {
     for (const auto& line : lines) {
       std::vector<std::string> words;
@@ -177,19 +178,20 @@ TEST(Cli, LsTableHasAHeaderAndARowPerObject) {
         words.push_back(line.substr(start, end - start));
         i = end;
       }
-      if (words.size() >= 7 && words[1] == name.str()) return words;
+      if (words.size() >= 8 && words[1] == name.str()) return words;
     }
     return {};
   };
   const auto shm_row = row_of(shm_name);
-  ASSERT_GE(shm_row.size(), 7u) << run.out;
+  ASSERT_GE(shm_row.size(), 8u) << run.out;
   EXPECT_EQ(shm_row[0], "shared_memory");
   EXPECT_EQ(shm_row[2], "8192");
   EXPECT_EQ(shm_row[4], "0600");
   EXPECT_EQ(shm_row[5], std::to_string(Process::CurrentId()));
-  EXPECT_EQ(shm_row[6], "yes");
+  EXPECT_EQ(shm_row[6], "yes");  // this process, the creator, runs
+  EXPECT_EQ(shm_row[7], "yes");  // and holds it
   const auto sem_row = row_of(sem_name);
-  ASSERT_GE(sem_row.size(), 7u) << run.out;
+  ASSERT_GE(sem_row.size(), 8u) << run.out;
   EXPECT_EQ(sem_row[0], "semaphore");
   EXPECT_EQ(sem_row[2], "-");
   EXPECT_EQ(sem_row[4], "0666");
@@ -221,12 +223,14 @@ TEST(Cli, LsTellsALiveHolderFromADeadOne) {
   auto objects = LsJson();
   EXPECT_EQ(Field(objects, shm_name, "in_use"), "true");
   EXPECT_EQ(Field(objects, shm_name, "creator_pid"), std::to_string(child.pid()));
+  EXPECT_EQ(Field(objects, shm_name, "creator_alive"), "true");
 
   // Killed, it leaves the name behind, no longer in use; rm removes it.
   child.Kill();
   objects = LsJson();
   EXPECT_EQ(Field(objects, shm_name, "kind"), "shared_memory");
   EXPECT_EQ(Field(objects, shm_name, "in_use"), "false");
+  EXPECT_EQ(Field(objects, shm_name, "creator_alive"), "false");
   const CliRun run = RunInterproc({"rm", shm_name.str()});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   auto reopened = SharedMemory::Open(shm_name);

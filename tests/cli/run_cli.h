@@ -22,6 +22,11 @@ struct CliRun {
 CliRun RunInterproc(const std::vector<std::string>& args,
                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// As RunInterproc, with `input` on its stdin (a pipe, closed after the last
+// byte so that the tool sees end of file; bytes pass unchanged).
+CliRun RunInterprocWithInput(const std::vector<std::string>& args, const std::string& input,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 }  // namespace interproc::testing
 
 #endif  // INTERPROC_TESTS_CLI_RUN_CLI_H_

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +9,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "run_cli.h"
@@ -27,6 +30,11 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd() { Reset(); }
   int get() const { return fd_; }
+  int Release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   void Reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -44,12 +52,34 @@ bool MakePipe(Fd* read_end, Fd* write_end) {
   return true;
 }
 
-}  // namespace
+// Writes `input` to `fd`, then closes it. A tool that exits without reading
+// everything makes the write fail with EPIPE: SIGPIPE is blocked on this
+// thread, where the kernel would deliver it.
+void FeedInput(int fd, const std::string* input) {
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+  std::size_t done = 0;
+  while (done < input->size()) {
+    const ssize_t n = ::write(fd, input->data() + done, input->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  // Take the SIGPIPE a failed write left pending, so it never reaches the process.
+  timespec zero{0, 0};
+  while (::sigtimedwait(&pipe_signal, nullptr, &zero) == SIGPIPE) {
+  }
+}
 
-CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+CliRun Run(const std::vector<std::string>& args, const std::string* input,
+           std::chrono::milliseconds timeout) {
   CliRun run;
-  Fd out_r, out_w, err_r, err_w;
-  if (!MakePipe(&out_r, &out_w) || !MakePipe(&err_r, &err_w)) {
+  Fd out_r, out_w, err_r, err_w, in_r, in_w;
+  if (!MakePipe(&out_r, &out_w) || !MakePipe(&err_r, &err_w) ||
+      (input != nullptr && !MakePipe(&in_r, &in_w))) {
     run.err = std::string("pipe2: ") + std::strerror(errno);
     return run;
   }
@@ -61,7 +91,11 @@ CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseco
 
   posix_spawn_file_actions_t actions;
   ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (input != nullptr) {
+    ::posix_spawn_file_actions_adddup2(&actions, in_r.get(), 0);
+  } else {
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   ::posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);  // dup2 clears CLOEXEC
   ::posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
   pid_t pid = 0;
@@ -73,6 +107,12 @@ CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseco
   }
   out_w.Reset();
   err_w.Reset();
+  in_r.Reset();
+  std::optional<std::thread> feeder;
+  if (input != nullptr) {
+    // FeedInput owns and closes the descriptor.
+    feeder.emplace(FeedInput, in_w.Release(), input);
+  }
 
   const auto deadline = std::chrono::steady_clock::now() + Scaled(timeout);
   bool timed_out = false;
@@ -103,6 +143,7 @@ CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseco
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (feeder.has_value()) feeder->join();
   if (timed_out) {
     run.exit_code = -1;
   } else if (WIFEXITED(status)) {
@@ -111,6 +152,17 @@ CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseco
     run.exit_code = 128 + WTERMSIG(status);
   }
   return run;
+}
+
+}  // namespace
+
+CliRun RunInterproc(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  return Run(args, nullptr, timeout);
+}
+
+CliRun RunInterprocWithInput(const std::vector<std::string>& args, const std::string& input,
+                             std::chrono::milliseconds timeout) {
+  return Run(args, &input, timeout);
 }
 
 }  // namespace interproc::testing

@@ -19,21 +19,26 @@ constexpr const char* kFooter =
     "Exit status:\n"
     "  0  success\n"
     "  1  an operation failed; stderr says what failed, on which object, and why\n"
-    "  2  usage error (unknown command or option, missing argument)";
+    "  2  usage error (unknown command or option, missing argument)\n"
+    "  3  a wait ran out (--timeout) before the object was ready";
 
 int Run(int argc, const char* const* argv, Io& io) {
   CLI::App app(
-      "Lists and manages interproc objects (shared memory, mutexes,\n"
-      "semaphores, events) of this user.",
+      "Lists, inspects, cleans up and talks to the interproc objects of this\n"
+      "user (shared memory, mutexes, semaphores, events, channels, request\n"
+      "servers, named pipes, mailslots, copy-data receivers); runs the\n"
+      "benchmarks and the demo.",
       "interproc");
   app.set_version_flag("--version", std::string("interproc ") + INTERPROC_VERSION_STRING);
   app.footer(kFooter);
   app.require_subcommand(1);
 
   std::vector<Command> commands;
-  commands.push_back(AddLsCommand(app));
-  commands.push_back(AddRmCommand(app));
-  commands.push_back(AddBenchCommand(app));
+  for (auto add : {AddLsCommand, AddInfoCommand, AddRmCommand, AddGcCommand, AddHexdumpCommand,
+                   AddEventCommand, AddPipeCommand, AddMailslotCommand, AddChannelCommand,
+                   AddRequestCommand, AddBenchCommand, AddDemoCommand}) {
+    commands.push_back(add(app));
+  }
 
   // CLI11 says "A subcommand is required" for these; name the problem instead.
   std::string names;
@@ -77,6 +82,10 @@ int Run(int argc, const char* const* argv, Io& io) {
 }
 
 }  // namespace
+
+int ExitCodeFor(const Error& error) noexcept {
+  return error == Errc::kTimedOut ? kExitTimedOut : kExitFailed;
+}
 
 void PrintError(Io& io, std::string_view command, std::string_view what, const Error& error) {
   io.err << "interproc " << command << ": " << what << ": " << error.ToString() << '\n';

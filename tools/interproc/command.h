@@ -29,7 +29,11 @@ enum ExitCode : int {
   kExitOk = 0,      // every operation succeeded
   kExitFailed = 1,  // an operation failed (the reason is on stderr)
   kExitUsage = 2,   // the command line was wrong
+  kExitTimedOut = 3,  // a wait (--timeout) ran out before the object was ready
 };
+
+// kExitTimedOut for a TimedOut error, kExitFailed for any other.
+int ExitCodeFor(const Error& error) noexcept;
 
 // Where a command writes: results on `out`, diagnostics on `err`.
 struct Io {
@@ -47,9 +51,19 @@ struct Command {
 // "interproc rm: Local\x: NotFound in unlink: No such file or directory (errno 2)".
 void PrintError(Io& io, std::string_view command, std::string_view what, const Error& error);
 
+// One per subcommand, each in its own <name>_command.cc, in the order of --help.
 Command AddLsCommand(CLI::App& parent);
+Command AddInfoCommand(CLI::App& parent);
 Command AddRmCommand(CLI::App& parent);
+Command AddGcCommand(CLI::App& parent);
+Command AddHexdumpCommand(CLI::App& parent);
+Command AddEventCommand(CLI::App& parent);
+Command AddPipeCommand(CLI::App& parent);
+Command AddMailslotCommand(CLI::App& parent);
+Command AddChannelCommand(CLI::App& parent);
+Command AddRequestCommand(CLI::App& parent);
 Command AddBenchCommand(CLI::App& parent);
+Command AddDemoCommand(CLI::App& parent);
 
 // Parses `argv` and runs the chosen subcommand. Returns the exit status.
 // Never throws.

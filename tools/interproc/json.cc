@@ -1,6 +1,8 @@
 #include "json.h"
 
 #include <cstddef>
+#include <cstdio>
+#include <set>
 
 namespace interproc::cli {
 namespace {
@@ -111,6 +113,52 @@ JsonObject& JsonObject::AddBool(std::string_view key, bool value) {
   Key(key);
   text_ += value ? "true" : "false";
   return *this;
+}
+
+JsonObject& JsonObject::AddNumberText(std::string_view key, std::string_view digits) {
+  const bool number = !digits.empty() && digits.size() <= 20 &&
+                      digits.find_first_not_of("0123456789") == std::string_view::npos &&
+                      (digits.size() == 1 || digits[0] != '0');
+  if (!number) return AddString(key, digits);
+  Key(key);
+  text_ += digits;
+  return *this;
+}
+
+JsonObject ObjectInfoJson(const ObjectInfo& info) {
+  char mode[16];
+  std::snprintf(mode, sizeof(mode), "%04o", info.mode & 07777u);
+  JsonObject json;
+  json.AddString("kind", info.kind)
+      .AddString("name", info.name.str())
+      .AddString("scope", info.name.scope() == Scope::kGlobal ? "Global" : "Local")
+      .AddString("base", info.name.base())
+      .AddNumber("size", info.size)
+      .AddString("owner", info.owner.empty() ? std::to_string(info.owner_uid) : info.owner)
+      .AddNumber("owner_uid", info.owner_uid)
+      .AddString("mode", mode)
+      .AddNumber("creator_pid", info.creator_pid)
+      .AddBool("creator_alive", info.creator_alive)
+      .AddBool("in_use", info.in_use)
+      .AddString("detail", info.detail);
+  std::set<std::string_view> used = {"kind",        "name",          "scope",  "base",
+                                     "size",        "owner",         "owner_uid", "mode",
+                                     "creator_pid", "creator_alive", "in_use", "detail"};
+  for (const ObjectProperty& p : info.properties) {
+    if (!used.insert(p.key).second) continue;
+    switch (p.type) {
+      case ObjectProperty::Type::kNumber:
+        json.AddNumberText(p.key, p.value);
+        break;
+      case ObjectProperty::Type::kBool:
+        json.AddBool(p.key, p.value == "true");
+        break;
+      case ObjectProperty::Type::kText:
+        json.AddString(p.key, p.value);
+        break;
+    }
+  }
+  return json;
 }
 
 }  // namespace interproc::cli

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "interproc/registry.h"
+
 namespace interproc::cli {
 
 // `s` as a JSON string literal, quotes included. Escapes '"', '\\' and control
@@ -25,6 +27,8 @@ class JsonObject {
   JsonObject& AddString(std::string_view key, std::string_view value);
   JsonObject& AddNumber(std::string_view key, std::uint64_t value);
   JsonObject& AddBool(std::string_view key, bool value);
+  // `digits` must be a JSON number's text; anything else is written as a string.
+  JsonObject& AddNumberText(std::string_view key, std::string_view digits);
 
   // The object's text, without a trailing newline.
   std::string str() const { return text_ + '}'; }
@@ -33,6 +37,12 @@ class JsonObject {
   void Key(std::string_view key);
   std::string text_ = "{";
 };
+
+// The keys `ls --json` and `info --json` print for every object, in order:
+// kind, name, scope, base, size, owner, owner_uid, mode, creator_pid,
+// creator_alive, in_use, detail, then the object's properties (a property whose
+// key is one of these is left out, so a key is never repeated).
+JsonObject ObjectInfoJson(const ObjectInfo& info);
 
 }  // namespace interproc::cli
 

@@ -1,7 +1,6 @@
 // interproc ls [--json]: every live interproc object of this user.
 
 #include <algorithm>
-#include <cstdio>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -21,35 +20,8 @@ struct LsOptions {
   bool json = false;
 };
 
-std::string ModeText(unsigned mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "%04o", mode & 07777u);
-  return buf;
-}
-
-std::string OwnerText(const ObjectInfo& info) {
-  return info.owner.empty() ? std::to_string(info.owner_uid) : info.owner;
-}
-
-const char* ScopeText(Scope scope) { return scope == Scope::kGlobal ? "Global" : "Local"; }
-
 void PrintJson(const std::vector<ObjectInfo>& objects, std::ostream& out) {
-  for (const ObjectInfo& info : objects) {
-    out << JsonObject()
-               .AddString("kind", info.kind)
-               .AddString("name", info.name.str())
-               .AddString("scope", ScopeText(info.name.scope()))
-               .AddString("base", info.name.base())
-               .AddNumber("size", info.size)
-               .AddString("owner", OwnerText(info))
-               .AddNumber("owner_uid", info.owner_uid)
-               .AddString("mode", ModeText(info.mode))
-               .AddNumber("creator_pid", info.creator_pid)
-               .AddBool("in_use", info.in_use)
-               .AddString("detail", info.detail)
-               .str()
-        << '\n';
-  }
+  for (const ObjectInfo& info : objects) out << ObjectInfoJson(info).str() << '\n';
 }
 
 void PrintTable(const std::vector<ObjectInfo>& objects, std::ostream& out) {
@@ -64,12 +36,13 @@ void PrintTable(const std::vector<ObjectInfo>& objects, std::ostream& out) {
                    {"OWNER"},
                    {"MODE"},
                    {"PID", Align::kRight},
+                   {"ALIVE"},
                    {"IN-USE"},
                    {"DETAIL"}});
   for (const ObjectInfo& info : objects) {
     table.AddRow({info.kind, info.name.str(), info.size == 0 ? "-" : std::to_string(info.size),
-                  OwnerText(info), ModeText(info.mode),
-                  info.creator_pid == 0 ? "-" : std::to_string(info.creator_pid),
+                  OwnerText(info), ModeText(info.mode), PidText(info.creator_pid),
+                  info.creator_pid == 0 ? "-" : info.creator_alive ? "yes" : "no",
                   info.in_use ? "yes" : "no", info.detail});
   }
   table.Print(out);
@@ -101,10 +74,12 @@ Command AddLsCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "ls",
       "List every live interproc object of this user: kind, name, size, owner,\n"
-      "mode, creator pid, whether a process holds it open, and details.");
+      "mode, creator pid and whether it still runs, whether a process holds it\n"
+      "open, and details (counts, states, pending messages, sockets).");
   app->add_flag("--json", options->json,
                 "One JSON object per line (keys: kind, name, scope, base, size, owner,\n"
-                "owner_uid, mode, creator_pid, in_use, detail)");
+                "owner_uid, mode, creator_pid, creator_alive, in_use, detail, then the\n"
+                "kind's own keys as `info --json` prints them)");
   return {app, [options](Io& io) { return RunLs(*options, io); }};
 }
 

@@ -1,16 +1,29 @@
 #include "table.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ostream>
 #include <utility>
 
 namespace interproc::cli {
 
+std::string ModeText(unsigned mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04o", mode & 07777u);
+  return buf;
+}
+
+std::string OwnerText(const ObjectInfo& info) {
+  return info.owner.empty() ? std::to_string(info.owner_uid) : info.owner;
+}
+
+const char* ScopeText(Scope scope) { return scope == Scope::kGlobal ? "Global" : "Local"; }
+
+std::string PidText(std::uint32_t pid) { return pid == 0 ? "-" : std::to_string(pid); }
+
 TextTable::TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
 
-namespace {
-
-std::string Printable(const std::string& cell) {
+std::string PrintableCell(const std::string& cell) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (char c : cell) {
@@ -30,11 +43,9 @@ std::string Printable(const std::string& cell) {
   return out;
 }
 
-}  // namespace
-
 void TextTable::AddRow(std::vector<std::string> cells) {
   cells.resize(columns_.size());
-  for (std::string& cell : cells) cell = Printable(cell);
+  for (std::string& cell : cells) cell = PrintableCell(cell);
   rows_.push_back(std::move(cells));
 }
 

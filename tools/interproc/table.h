@@ -7,11 +7,22 @@
 #define INTERPROC_TOOLS_INTERPROC_TABLE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
+#include "interproc/registry.h"
+
 namespace interproc::cli {
+
+// Cell texts shared by ls, info and gc.
+std::string ModeText(unsigned mode);             // "0600"
+std::string OwnerText(const ObjectInfo& info);   // the user name, or the uid
+const char* ScopeText(Scope scope);              // "Local" or "Global"
+std::string PidText(std::uint32_t pid);          // "-" for 0
+// `cell` with control characters escaped ("\n", "\x1b"), as table rows show it.
+std::string PrintableCell(const std::string& cell);
 
 class TextTable {
  public:

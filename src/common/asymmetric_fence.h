@@ -37,6 +37,11 @@ inline void LightFence() noexcept { std::atomic_signal_fence(std::memory_order_s
 // itself. False when the system offers none (then nothing was done).
 bool HeavyFence() noexcept;
 
+// The same between the threads of this process only: Linux uses the global
+// form (this process registers); Windows has FlushProcessWriteBuffers.
+bool EnableLightFencesThisProcess() noexcept;
+bool HeavyFenceThisProcess() noexcept;
+
 }  // namespace interproc::internal
 
 #endif  // INTERPROC_SRC_COMMON_ASYMMETRIC_FENCE_H_

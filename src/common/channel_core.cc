@@ -11,7 +11,7 @@
 
 #include "asymmetric_fence.h"
 #include "cpu_relax.h"
-#include "deadline_lock.h"
+#include "biased_lock.h"
 #include "interproc/channel.h"
 #include "process_start.h"
 
@@ -52,14 +52,14 @@ struct Channel::Impl {
   WaitPolicy wait;
   bool latest = false;
 
-  std::timed_mutex tx_mu;       // this process's senders
+  internal::BiasedLock tx_mu;   // this process's senders
   std::uint32_t tail = 0;       // queue: next sequence to write
   std::uint32_t peer_head = 0;  // queue: the consumer's head, as last read
   std::uint32_t back = 0;       // latest: the slot being written
   bool loan_out = false;
   std::uint32_t loan_slot = 0;
 
-  std::timed_mutex rx_mu;      // this process's receivers
+  internal::BiasedLock rx_mu;  // this process's receivers
   std::uint32_t head = 0;      // queue: next sequence to read
   // Queue: the head is published with a plain store and a LightFence (the
   // producer makes up for it with a HeavyFence before it sleeps for room).
@@ -523,7 +523,7 @@ ChannelRole Channel::role() const noexcept {
 Result<void> Channel::Send(std::span<const std::byte> message, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Send: not open");
   Impl& c = *impl_;
-  internal::DeadlineLock lock(c.tx_mu, deadline);
+  internal::BiasedLockGuard lock(c.tx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(message.size()));
   const auto len = static_cast<std::uint32_t>(message.size());
@@ -551,7 +551,7 @@ Result<void> Channel::TrySend(std::span<const std::byte> message) {
 Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
   Impl& c = *impl_;
-  internal::DeadlineLock lock(c.rx_mu, deadline);
+  internal::BiasedLockGuard lock(c.rx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
@@ -566,7 +566,7 @@ Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadl
 Result<void> Channel::Receive(std::vector<std::byte>& out, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Receive: not open");
   Impl& c = *impl_;
-  internal::DeadlineLock lock(c.rx_mu, deadline);
+  internal::BiasedLockGuard lock(c.rx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
@@ -587,7 +587,7 @@ Result<void> Channel::TryReceive(std::vector<std::byte>& out) {
 Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Loan: not open");
   Impl& c = *impl_;
-  internal::DeadlineLock lock(c.tx_mu, deadline);
+  internal::BiasedLockGuard lock(c.tx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(size));
   std::byte* slot = nullptr;
@@ -607,7 +607,7 @@ Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
 
 void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result) noexcept {
   Impl& c = *impl_;
-  std::lock_guard<std::timed_mutex> lock(c.tx_mu);
+  internal::BiasedLockGuard lock(c.tx_mu, Deadline::Infinite());
   c.loan_out = false;
   if (!commit) return;
   if (c.CheckPeer() == PeerStatus::kGone) {
@@ -625,7 +625,7 @@ void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result
 Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
   if (!impl_) return Error(Errc::kInvalidArgument, "Channel::ReceiveView: not open");
   Impl& c = *impl_;
-  internal::DeadlineLock lock(c.rx_mu, deadline);
+  internal::BiasedLockGuard lock(c.rx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
@@ -639,7 +639,7 @@ Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
 
 void Channel::EndView() noexcept {
   Impl& c = *impl_;
-  std::lock_guard<std::timed_mutex> lock(c.rx_mu);
+  internal::BiasedLockGuard lock(c.rx_mu, Deadline::Infinite());
   if (!c.view_out) return;
   c.view_out = false;
   c.Consume();

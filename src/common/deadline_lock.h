@@ -44,6 +44,8 @@ class DeadlineLock {
   DeadlineLock& operator=(const DeadlineLock&) = delete;
 
   bool owns() const noexcept { return owns_; }
+  // Keeps the mutex locked past this guard (the caller unlocks it).
+  void release() noexcept { owns_ = false; }
 
  private:
   static bool LockUntil(std::timed_mutex& mu, Deadline deadline) noexcept {

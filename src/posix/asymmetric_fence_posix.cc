@@ -43,4 +43,7 @@ bool HeavyFence() noexcept {
   return GlobalExpeditedAvailable() && Membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
 }
 
+bool EnableLightFencesThisProcess() noexcept { return EnableLightFences(); }
+bool HeavyFenceThisProcess() noexcept { return HeavyFence(); }
+
 }  // namespace interproc::internal

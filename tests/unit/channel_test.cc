@@ -936,6 +936,53 @@ TEST(ChannelTest, BlockedReceiveIsWokenBySendFromAnotherThread) {
 }
 
 // "Sends are serialized among this process's threads, and so are receives."
+// The first thread to send takes the send lock without an atomic
+// read-modify-write; a second thread that comes while it streams must take the
+// lock away from it without either losing or interleaving a message.
+TEST(ChannelTest, ASecondSenderJoiningAStreamTakesTheLockOverAndNothingIsLost) {
+  constexpr std::uint32_t kFirst = 200000;
+  constexpr std::uint32_t kSecond = 20000;
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  Channel server, client;
+  ASSERT_NO_FATAL_FAILURE(OpenPair(n, Small(16, 64), server, client));
+  std::atomic<std::uint32_t> first_sent{0};
+  std::atomic<int> failures{0};
+  auto send = [&](std::uint32_t who, std::uint32_t count, std::atomic<std::uint32_t>* sent) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const std::uint32_t words[2] = {who, i};
+      if (!server.Send(std::span<const std::byte>(reinterpret_cast<const std::byte*>(words), 8),
+                       testing::DeadlineIn(20s))) {
+        ++failures;
+        return;
+      }
+      if (sent != nullptr) sent->store(i + 1);
+    }
+  };
+  std::thread first(send, 0u, kFirst, &first_sent);
+  std::thread second([&] {
+    while (first_sent.load() < kFirst / 4) std::this_thread::yield();
+    send(1, kSecond, nullptr);
+  });
+  std::uint32_t next[2] = {0, 0};
+  std::vector<std::byte> out;
+  for (std::uint32_t got = 0; got < kFirst + kSecond && failures.load() == 0; ++got) {
+    auto r = client.Receive(out, testing::DeadlineIn(20s));
+    ASSERT_TRUE(r) << r.error() << " after " << got << " messages";
+    ASSERT_EQ(out.size(), 8u);
+    std::uint32_t words[2];
+    std::memcpy(words, out.data(), 8);
+    ASSERT_LT(words[0], 2u);
+    ASSERT_EQ(words[1], next[words[0]]) << "sender " << words[0];
+    ++next[words[0]];
+  }
+  first.join();
+  second.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(next[0], kFirst);
+  EXPECT_EQ(next[1], kSecond);
+}
+
 TEST(ChannelTest, ThreadsOfOneProcessShareBothEnds) {
   constexpr int kSenders = 3;
   constexpr int kReceivers = 2;

@@ -25,7 +25,10 @@
 namespace interproc::internal {
 
 inline constexpr std::uint32_t kChannelMagic = 0x4e484349;  // "ICHN"
-inline constexpr std::uint32_t kChannelVersion = 1;
+// 2: a consumer may publish its head with a light fence, so a producer must
+// issue a heavy one before it sleeps for room (asymmetric_fence.h). A process
+// of version 1 would miss those wake-ups: the versions refuse each other.
+inline constexpr std::uint32_t kChannelVersion = 2;
 inline constexpr std::size_t kChannelControlBytes = 4096;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSlotHeader = 8;

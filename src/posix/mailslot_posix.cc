@@ -24,6 +24,7 @@
 #include "posix/object_posix.h"
 #include "posix/socket_dir_posix.h"
 #include "posix/sys_posix.h"
+#include "../common/option_checks.h"
 
 namespace interproc {
 
@@ -112,24 +113,6 @@ const Name& EmptyName() {
   return name;
 }
 
-Result<void> ValidateOptions(const MailslotOptions& o) {
-  if (o.max_message == 0 || o.max_message > MailslotOptions::kMaxMessageLimit) {
-    return Error(Errc::kInvalidArgument, "mailslot: max_message out of range");
-  }
-  if (o.max_queued == 0 || o.max_queued > MailslotOptions::kMaxQueuedLimit) {
-    return Error(Errc::kInvalidArgument, "mailslot: max_queued out of range");
-  }
-  if (o.read_timeout < std::chrono::milliseconds::zero()) {
-    return Error(Errc::kInvalidArgument, "mailslot: negative read timeout");
-  }
-  return {};
-}
-
-Deadline TimeoutDeadline(std::chrono::milliseconds timeout) {
-  if (timeout == MailslotOptions::kWaitForever) return Deadline::Infinite();
-  return Deadline::In(timeout);
-}
-
 // The broadcast directory: group and others get r-x (to reach the members)
 // when the permissions grant them anything; only the owner may join.
 unsigned DirectoryMode(const Permissions& p) {
@@ -211,7 +194,7 @@ Result<std::uint32_t> GuardMaxMessage(const internal::ObjectFile& guard) {
 
 Result<MailslotReader> MailslotReader::Create(const Name& name, const MailslotOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateMailslotOptions(options));
   internal::ObjectHeader header{};
   header.kind = static_cast<std::uint16_t>(internal::ObjectKind::kMailslot);
   header.param = options.max_message;
@@ -242,7 +225,7 @@ Result<MailslotReader> MailslotReader::Create(const Name& name, const MailslotOp
 Result<MailslotReader> MailslotReader::JoinBroadcast(const Name& name,
                                                      const MailslotOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateMailslotOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   impl->max_message = options.max_message;
@@ -277,7 +260,7 @@ MailslotReader::~MailslotReader() = default;
 
 Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer) {
   if (!impl_) return Error(Errc::kInvalidArgument, "MailslotReader::Read: not open");
-  return Read(buffer, TimeoutDeadline(impl_->timeout));
+  return Read(buffer, internal::MailslotTimeoutDeadline(impl_->timeout));
 }
 
 Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer, Deadline deadline) {
@@ -295,7 +278,7 @@ Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer, Deadline d
 
 Result<void> MailslotReader::Read(std::vector<std::byte>& out) {
   if (!impl_) return Error(Errc::kInvalidArgument, "MailslotReader::Read: not open");
-  return Read(out, TimeoutDeadline(impl_->timeout));
+  return Read(out, internal::MailslotTimeoutDeadline(impl_->timeout));
 }
 
 Result<void> MailslotReader::Read(std::vector<std::byte>& out, Deadline deadline) {

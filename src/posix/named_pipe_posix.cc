@@ -42,6 +42,7 @@
 #include "object_posix.h"
 #include "socket_dir_posix.h"
 #include "sys_posix.h"
+#include "../common/option_checks.h"
 
 namespace interproc {
 namespace internal {
@@ -133,26 +134,6 @@ Result<void> EnablePassCred(int fd) {
   const int on = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0) {
     return Fail("setsockopt");
-  }
-  return {};
-}
-
-Result<void> ValidateOptions(const NamedPipeOptions& o) {
-  if (o.access != PipeAccess::kInbound && o.access != PipeAccess::kOutbound &&
-      o.access != PipeAccess::kDuplex) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: access");
-  }
-  if (o.type != PipeType::kByte && o.type != PipeType::kMessage) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: type");
-  }
-  if (o.max_instances < 1 || o.max_instances > NamedPipeOptions::kUnlimitedInstances) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: max_instances (1..255)");
-  }
-  if (o.in_buffer > NamedPipeOptions::kMaxBuffer || o.out_buffer > NamedPipeOptions::kMaxBuffer) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: buffer size over kMaxBuffer");
-  }
-  if (o.max_message < 1 || o.max_message > NamedPipeOptions::kMaxMessageLimit) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: max_message (1..kMaxMessageLimit)");
   }
   return {};
 }
@@ -367,7 +348,7 @@ NamedPipeServer::~NamedPipeServer() = default;
 Result<NamedPipeServer> NamedPipeServer::Create(const Name& name,
                                                 const NamedPipeOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(internal::ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateNamedPipeOptions(options));
   INTERPROC_ASSIGN_OR_RETURN(std::string path, internal::SocketPath(name, "pipe"));
 
   auto state = std::make_shared<PipeServerState>();

@@ -26,6 +26,7 @@
 #include "interproc/mailslot.h"
 #include "win/mailslot_section_win.h"
 #include "win/object_win.h"
+#include "../common/option_checks.h"
 
 namespace interproc {
 namespace {
@@ -70,24 +71,6 @@ std::atomic_ref<std::uint64_t> MemberWord(void* view, std::uint32_t i) {
 const Name& EmptyName() {
   static const Name name{""};
   return name;
-}
-
-Result<void> ValidateOptions(const MailslotOptions& o) {
-  if (o.max_message == 0 || o.max_message > MailslotOptions::kMaxMessageLimit) {
-    return Error(Errc::kInvalidArgument, "mailslot: max_message out of range");
-  }
-  if (o.max_queued == 0 || o.max_queued > MailslotOptions::kMaxQueuedLimit) {
-    return Error(Errc::kInvalidArgument, "mailslot: max_queued out of range");
-  }
-  if (o.read_timeout < std::chrono::milliseconds::zero()) {
-    return Error(Errc::kInvalidArgument, "mailslot: negative read timeout");
-  }
-  return {};
-}
-
-Deadline TimeoutDeadline(std::chrono::milliseconds timeout) {
-  if (timeout == MailslotOptions::kWaitForever) return Deadline::Infinite();
-  return Deadline::In(timeout);
 }
 
 Result<FileHandle> MakeMailslot(const std::wstring& path, const MailslotOptions& o) {
@@ -186,7 +169,7 @@ struct MailslotWriter::Impl {
 
 Result<MailslotReader> MailslotReader::Create(const Name& name, const MailslotOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateMailslotOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   INTERPROC_ASSIGN_OR_RETURN(impl->guard,
@@ -205,7 +188,7 @@ Result<MailslotReader> MailslotReader::Create(const Name& name, const MailslotOp
 Result<MailslotReader> MailslotReader::JoinBroadcast(const Name& name,
                                                      const MailslotOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateMailslotOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   INTERPROC_ASSIGN_OR_RETURN(
@@ -262,7 +245,7 @@ MailslotReader::~MailslotReader() = default;
 
 Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer) {
   if (!impl_) return Error(Errc::kInvalidArgument, "MailslotReader::Read: not open");
-  return Read(buffer, TimeoutDeadline(impl_->timeout));
+  return Read(buffer, internal::MailslotTimeoutDeadline(impl_->timeout));
 }
 
 Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer, Deadline deadline) {
@@ -287,7 +270,7 @@ Result<std::size_t> MailslotReader::Read(std::span<std::byte> buffer, Deadline d
 
 Result<void> MailslotReader::Read(std::vector<std::byte>& out) {
   if (!impl_) return Error(Errc::kInvalidArgument, "MailslotReader::Read: not open");
-  return Read(out, TimeoutDeadline(impl_->timeout));
+  return Read(out, internal::MailslotTimeoutDeadline(impl_->timeout));
 }
 
 Result<void> MailslotReader::Read(std::vector<std::byte>& out, Deadline deadline) {

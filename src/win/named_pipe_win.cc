@@ -17,6 +17,7 @@
 
 #include "interproc/named_pipe.h"
 #include "win/object_win.h"
+#include "../common/option_checks.h"
 
 namespace interproc {
 namespace internal {
@@ -95,26 +96,6 @@ Result<void> CheckPipeOwner(HANDLE h, const Name& name) {
   ::LocalFree(sd);
   if (!mine) {
     return Error(Errc::kPermissionDenied, "owner check: the pipe has a foreign owner");
-  }
-  return {};
-}
-
-Result<void> ValidateOptions(const NamedPipeOptions& o) {
-  if (o.access != PipeAccess::kInbound && o.access != PipeAccess::kOutbound &&
-      o.access != PipeAccess::kDuplex) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: access");
-  }
-  if (o.type != PipeType::kByte && o.type != PipeType::kMessage) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: type");
-  }
-  if (o.max_instances < 1 || o.max_instances > NamedPipeOptions::kUnlimitedInstances) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: max_instances (1..255)");
-  }
-  if (o.in_buffer > NamedPipeOptions::kMaxBuffer || o.out_buffer > NamedPipeOptions::kMaxBuffer) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: buffer size over kMaxBuffer");
-  }
-  if (o.max_message < 1 || o.max_message > NamedPipeOptions::kMaxMessageLimit) {
-    return Error(Errc::kInvalidArgument, "NamedPipeOptions: max_message (1..kMaxMessageLimit)");
   }
   return {};
 }
@@ -334,7 +315,7 @@ NamedPipeServer::~NamedPipeServer() = default;
 Result<NamedPipeServer> NamedPipeServer::Create(const Name& name,
                                                 const NamedPipeOptions& options) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  INTERPROC_RETURN_IF_ERROR(internal::ValidateOptions(options));
+  INTERPROC_RETURN_IF_ERROR(internal::ValidateNamedPipeOptions(options));
   auto state = std::make_shared<PipeServerState>();
   state->name = name;
   state->options = options;

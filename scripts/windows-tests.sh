@@ -31,4 +31,18 @@ log=build/windows-cross/ctest-wine.log
 ctest --preset windows-cross --output-on-failure "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 echo "== windows-cross summary: $(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log" | tail -n 1)"
+# Wine emulates Windows in user space and, on a loaded 2-core machine, now and
+# then loses a race that Windows does not (docs/testing.md). A test that failed
+# runs once more, alone; the stage passes only if every such test passes then,
+# and the tests that needed the second run are listed, never hidden.
+if [ "$rc" -ne 0 ] && [ -z "${INTERPROC_WINE_NO_RERUN:-}" ]; then
+  failed="$(awk '/The following tests FAILED:/ {f = 1; next}
+                 f && /^[[:space:]]*[0-9]+ - / {sub(/^[[:space:]]*[0-9]+ - /, ""); print "   " $0}' "$log")"
+  echo "== windows-cross: running the failed tests again, one at a time"
+  ctest --preset windows-cross --output-on-failure --rerun-failed -j1 2>&1 | tee "$log.rerun"
+  rc=${PIPESTATUS[0]}
+  echo "== windows-cross: failed once under Wine, then $([ "$rc" -eq 0 ] && echo passed || echo failed again):"
+  printf '%s\n' "$failed"
+  echo "== windows-cross rerun summary: $(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log.rerun" | tail -n 1)"
+fi
 exit "$rc"

@@ -78,6 +78,24 @@ std::string SidOfProcess(DWORD pid) {
   return out;
 }
 
+// A process we may not open (another user's) counts as alive.
+bool ProcessAlive(DWORD pid) {
+  HANDLE p = ::OpenProcess(SYNCHRONIZE, FALSE, pid);
+  if (p == nullptr) return ::GetLastError() == ERROR_ACCESS_DENIED;
+  const bool alive = ::WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+  ::CloseHandle(p);
+  return alive;
+}
+
+// The receiver an entry records still serves: its window exists, belongs to
+// its process, and that process has not exited.
+bool ReceiverAlive(const Entry& e) {
+  HWND hwnd = reinterpret_cast<HWND>(static_cast<std::uintptr_t>(e.hwnd));
+  DWORD owner = 0;
+  if (::GetWindowThreadProcessId(hwnd, &owner) == 0 || owner != e.pid) return false;
+  return ProcessAlive(e.pid);
+}
+
 }  // namespace
 
 struct CopyDataReceiver::Impl {
@@ -196,8 +214,10 @@ Result<CopyDataReceiver> CopyDataReceiver::Create(const Name& name, CopyDataHand
   impl->name = name;
   impl->handler = std::move(handler);
   impl->options = options;
-  // A sender that was reading a dead receiver's section keeps it alive for a
-  // moment: retry briefly while its recorded process is gone.
+  // The section outlives its receiver for a moment: a sender may be reading
+  // it, and a killed receiver's handles are closed only once its process has
+  // finished dying, which can come after its window is gone. Retry (up to
+  // 2 s) while the recorded receiver is not a live process owning its window.
   const std::wstring side = win::SideName(name, "copydata");
   for (int attempt = 0;; ++attempt) {
     auto s = win::CreateSection(name, side, kEntrySize, options.permissions, true);
@@ -205,15 +225,12 @@ Result<CopyDataReceiver> CopyDataReceiver::Create(const Name& name, CopyDataHand
       impl->entry = std::move(*s);
       break;
     }
-    if (s.error().code() != Errc::kAlreadyExists || attempt >= 50) return s.error();
+    if (s.error().code() != Errc::kAlreadyExists || attempt >= 100) return s.error();
     auto old = win::OpenSection(name, side, sizeof(Entry), false);
     if (!old) continue;
     Entry e{};
     std::memcpy(&e, old->view.get(), sizeof(e));
-    HANDLE p = ::OpenProcess(SYNCHRONIZE, FALSE, e.pid);
-    const bool alive = p != nullptr && ::WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
-    if (p != nullptr) ::CloseHandle(p);
-    if (e.magic == kEntryMagicCd && alive) return s.error();
+    if (e.magic == kEntryMagicCd && ReceiverAlive(e)) return s.error();
     ::Sleep(20);
   }
   static std::atomic<std::uint32_t> counter{0};
@@ -293,10 +310,7 @@ Result<std::int64_t> SendCopyData(const Name& name, std::uint64_t code,
     return Error(Errc::kMessageTooLarge, "copy-data: over the receiver's max_size");
   }
   HWND hwnd = reinterpret_cast<HWND>(static_cast<std::uintptr_t>(e.hwnd));
-  DWORD owner = 0;
-  if (::GetWindowThreadProcessId(hwnd, &owner) == 0 || owner != e.pid) {
-    return Error(Errc::kNotFound, "copy-data: the receiver's window is gone");
-  }
+  if (!ReceiverAlive(e)) return Error(Errc::kNotFound, "copy-data: the receiver is gone");
   std::vector<std::byte> payload(sizeof(PayloadHeader) + bytes.size());
   const PayloadHeader h{kHeaderMagic, kVersion, 0, ::GetCurrentProcessId(), 0};
   std::memcpy(payload.data(), &h, sizeof(h));
@@ -314,9 +328,17 @@ Result<std::int64_t> SendCopyData(const Name& name, std::uint64_t code,
   if (ok == 0) {
     const DWORD err = ::GetLastError();
     // The window went away (the receiver stopped or died) while we waited:
-    // Windows says ERROR_INVALID_WINDOW_HANDLE, Wine also ERROR_ACCESS_DENIED.
+    // Windows says ERROR_INVALID_WINDOW_HANDLE. Wine says ERROR_ACCESS_DENIED
+    // when the receiving thread dies, possibly before the window and the
+    // process are gone: give a dying receiver a moment to finish.
     if (!::IsWindow(hwnd) || err == ERROR_INVALID_WINDOW_HANDLE) {
       return Error(Errc::kPeerGone, "SendMessageTimeout", static_cast<int>(err));
+    }
+    if (err == ERROR_ACCESS_DENIED) {
+      for (int i = 0; i < 100 && ReceiverAlive(e); ++i) ::Sleep(10);
+      if (!ReceiverAlive(e)) {
+        return Error(Errc::kPeerGone, "SendMessageTimeout", static_cast<int>(err));
+      }
     }
     if (err == ERROR_TIMEOUT || err == ERROR_SUCCESS) {
       return Error(Errc::kTimedOut, "SendMessageTimeout", static_cast<int>(err));

@@ -61,9 +61,14 @@ struct Channel::Impl {
 
   internal::BiasedLock rx_mu;  // this process's receivers
   std::uint32_t head = 0;      // queue: next sequence to read
-  // Queue: the head is published with a plain store and a LightFence (the
-  // producer makes up for it with a HeavyFence before it sleeps for room).
-  bool light_consume = false;
+  // Queue: this process may publish its tail and its head with a plain store
+  // and a LightFence (the peer making up for it with a HeavyFence before it
+  // sleeps), and does while the peer does not block at once. What we have
+  // announced in our party's flags: tail_light under tx_mu, head_light under
+  // rx_mu.
+  bool light = false;
+  bool tail_light = false;
+  bool head_light = false;
   std::uint32_t front = 0;     // latest: the slot last taken
   bool front_pending = false;  // latest: `front` holds a message not yet consumed
   bool view_out = false;
@@ -175,21 +180,26 @@ struct Channel::Impl {
   // Waits until `ready()` or the deadline, sleeping on `word` (word `word_id`)
   // with `sleeping` raised. `fail_if_gone`: fail with PeerGone when the peer is
   // gone.
-  // `light_waker`: the waker may publish `word` with a light fence (Consume),
-  // so a HeavyFence must come between raising `sleeping` and reading `word`.
-  template <typename Ready>
+  // `light_bit`: the peer's flag (kPartyTailLight or kPartyHeadLight) that says
+  // it may publish `word` with a light fence; while it is set, a HeavyFence
+  // must come between raising `sleeping` and reading `word`.
+  // `poll`, when given, is a cheaper test that the spinning phase uses
+  // between calls of `ready`.
+  template <typename Ready, typename Poll = Ready>
   Result<void> WaitUntil(int word_id, std::atomic<std::uint32_t>* word,
                          std::atomic<std::uint32_t>* sleeping, Ready ready, Deadline deadline,
-                         bool fail_if_gone, bool light_waker = false) {
+                         bool fail_if_gone, std::uint32_t light_bit = 0,
+                         const Poll* poll = nullptr) {
     auto gone = [&] { return fail_if_gone && CheckPeer() == PeerStatus::kGone; };
     if (wait.mode != WaitMode::kBlock) {
       const Deadline spin_end =
           wait.mode == WaitMode::kSpin ? deadline : Earliest(deadline, Deadline::In(wait.spin));
       for (;;) {
         for (int i = 0; i < 128; ++i) {
-          if (ready()) return {};
+          if (poll != nullptr ? (*poll)() : ready()) return {};
           internal::CpuRelax();
         }
+        if (poll != nullptr && ready()) return {};
         if (gone()) return Error(Errc::kPeerGone, "Channel: the peer is gone");
         if (broken.load(std::memory_order_relaxed)) return Error(Errc::kProtocol, "Channel");
         if (spin_end.expired()) break;
@@ -205,6 +215,8 @@ struct Channel::Impl {
       // waker's store and load are ordered by our HeavyFence instead; without
       // one, a wake can be missed, and short sleeps bound what that costs.
       Deadline slice = Deadline::In(kLivenessSlice);
+      const bool light_waker =
+          light_bit != 0 && (peer().flags.load(std::memory_order_seq_cst) & light_bit) != 0;
       if (light_waker && !internal::HeavyFence()) slice = Deadline::In(kUnfencedSlice);
       const bool moved = word->load(std::memory_order_seq_cst) != observed;
       if (ready()) {
@@ -235,6 +247,26 @@ struct Channel::Impl {
     word->exchange(value, std::memory_order_seq_cst);
     Signal(word_id, word, sleeping);
   }
+  // Whether to publish an index light now: we can, and the peer does not
+  // block at once. Announces it (our flag `bit`, with a full fence) before the
+  // first light publication.
+  bool AnnounceLight(bool* announced, std::uint32_t bit) {
+    if (!light) return false;
+    if ((peer().flags.load(std::memory_order_relaxed) & internal::kPartyBlocks) != 0) return false;
+    if (!*announced) {
+      control->party[me].flags.fetch_or(bit, std::memory_order_seq_cst);
+      *announced = true;
+    }
+    return true;
+  }
+  // After a publication with a locked instruction: a light announcement is
+  // withdrawn once no light publication can follow it.
+  void RetractLight(bool* announced, std::uint32_t bit) {
+    if (!*announced) return;
+    control->party[me].flags.fetch_and(~bit, std::memory_order_release);
+    *announced = false;
+  }
+
   // The waking half of Publish, after a seq_cst RMW of `word`.
   void Signal(int word_id, std::atomic<std::uint32_t>* word, std::atomic<std::uint32_t>* sleeping) {
     if (sleeping->load(std::memory_order_seq_cst) != 0) os->Wake(word_id, word, false);
@@ -260,7 +292,7 @@ struct Channel::Impl {
     }
     INTERPROC_RETURN_IF_ERROR(WaitUntil(HeadWord(me), &tx.consumer->seq,
                                         &tx.consumer->producer_sleeping, room, deadline, true,
-                                        /*light_waker=*/true));
+                                        internal::kPartyHeadLight));
     if (tail - peer_head > cfg.capacity) {
       return Broken("channel: the peer's read index is out of range");
     }
@@ -278,7 +310,18 @@ struct Channel::Impl {
     std::memcpy(slot + 4, &len, sizeof(len));
     SlotSeq(slot)->store(tail + 1, std::memory_order_release);
     ++tail;
-    Publish(TailWord(me), &tx.producer->seq, tail, &tx.producer->consumer_sleeping);
+    if (!AnnounceLight(&tail_light, internal::kPartyTailLight)) {
+      Publish(TailWord(me), &tx.producer->seq, tail, &tx.producer->consumer_sleeping);
+      RetractLight(&tail_light, internal::kPartyTailLight);
+      return;
+    }
+    // As in Consume: a locked RMW of the tail would wait for the line that a
+    // polling consumer keeps taking; the consumer fences before it sleeps.
+    tx.producer->seq.store(tail, std::memory_order_release);
+    internal::LightFence();
+    if (tx.producer->consumer_sleeping.load(std::memory_order_relaxed) != 0) {
+      os->Wake(TailWord(me), &tx.producer->seq, false);
+    }
   }
 
   void PublishLatest(std::uint32_t len) {
@@ -337,7 +380,8 @@ struct Channel::Impl {
         };
         broken_pending = nullptr;
         Result<void> w = WaitUntil(TailWord(1 - me), &rx.producer->seq,
-                                   &rx.producer->consumer_sleeping, ready, deadline, true);
+                                   &rx.producer->consumer_sleeping, ready, deadline, true,
+                                   internal::kPartyTailLight, &published);
         if (broken_pending != nullptr) return Broken(broken_pending);
         if (!w.has_value()) {
           if (w.error().code() == Errc::kPeerGone && published()) {
@@ -389,8 +433,9 @@ struct Channel::Impl {
       return;
     }
     ++head;
-    if (!light_consume) {
+    if (!AnnounceLight(&head_light, internal::kPartyHeadLight)) {
       Publish(HeadWord(1 - me), &rx.consumer->seq, head, &rx.consumer->producer_sleeping);
+      RetractLight(&head_light, internal::kPartyHeadLight);
       return;
     }
     // A seq_cst RMW here would wait for the head's cache line, which a producer
@@ -480,7 +525,10 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
   impl->attached = true;
   Impl& c = *impl;
   c.latest = c.cfg.mode == static_cast<std::uint32_t>(ChannelMode::kLatestValue);
-  c.light_consume = !c.latest && internal::EnableLightFences();
+  c.light = !c.latest && internal::EnableLightFences();
+  // Our flags start heavy (a dead predecessor's stores are all visible by now).
+  c.control->party[c.me].flags.store(
+      c.wait.mode == WaitMode::kBlock ? internal::kPartyBlocks : 0u, std::memory_order_seq_cst);
   c.tx = internal::RingAt(c.region, c.cfg, c.me);
   c.rx = internal::RingAt(c.region, c.cfg, 1 - c.me);
   // Resume where the previous holder of this role stopped; check what we find.

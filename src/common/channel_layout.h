@@ -26,9 +26,12 @@ namespace interproc::internal {
 
 inline constexpr std::uint32_t kChannelMagic = 0x4e484349;  // "ICHN"
 // 2: a consumer may publish its head with a light fence, so a producer must
-// issue a heavy one before it sleeps for room (asymmetric_fence.h). A process
-// of version 1 would miss those wake-ups: the versions refuse each other.
-inline constexpr std::uint32_t kChannelVersion = 2;
+// issue a heavy one before it sleeps for room (asymmetric_fence.h).
+// 3: a producer may publish its tail that way too, so a consumer must issue a
+// heavy fence before it sleeps for a message; the party flags say who does.
+// A process of an earlier version would miss those wake-ups: versions refuse
+// each other.
+inline constexpr std::uint32_t kChannelVersion = 3;
 inline constexpr std::size_t kChannelControlBytes = 4096;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSlotHeader = 8;
@@ -52,10 +55,22 @@ inline constexpr std::uint32_t PartyPidOf(std::uint64_t w) {
   return static_cast<std::uint32_t>(w);
 }
 
+// A party's flags (PartySlot::flags). The Light bits say that the party may
+// publish that index with a plain store and a light fence, so the peer must
+// issue a heavy fence before it sleeps on it (asymmetric_fence.h): a bit is
+// set with a full fence before the first such publication and cleared only
+// after the last. kPartyBlocks is advice: the party's waits block at once, so
+// a heavy fence before each of its sleeps would cost its peer an interrupt
+// per message; the peer then publishes with locked instructions instead.
+inline constexpr std::uint32_t kPartyTailLight = 1;
+inline constexpr std::uint32_t kPartyHeadLight = 2;
+inline constexpr std::uint32_t kPartyBlocks = 4;
+
 struct alignas(kCacheLine) PartySlot {
   std::atomic<std::uint64_t> state;
   std::atomic<std::uint64_t> start_time;  // the process's start time (OS units)
   std::atomic<std::uint64_t> overwritten;  // latest-value: this party's replaced sends
+  std::atomic<std::uint32_t> flags;        // kParty*
 };
 
 struct ChannelConfig {

@@ -579,10 +579,16 @@ TEST(ChannelFault, SendToAStoppedPeerTimesOutWithoutHanging) {
   EXPECT_EQ(child.Join(testing::Scaled(20s)), 0) << "3: Receive failed, 4: wrong message";
 }
 
-class ChannelWaitModeFault : public ::testing::TestWithParam<const char*> {};
+// {this process's wait mode, the peer's}: a party that blocks at once asks
+// its peer to publish with locked instructions, one that spins gets light
+// publication and fences before it sleeps (channel_layout.h, kParty*), so
+// mixed modes take other paths than equal ones.
+using ModePair = std::pair<std::string, std::string>;
+class ChannelWaitModeFault : public ::testing::TestWithParam<ModePair> {};
 
 TEST_P(ChannelWaitModeFault, StreamAndRoundTripsEndToEnd) {
-  const std::string mode = GetParam();
+  const std::string mode = GetParam().first;
+  const std::string peer_mode = GetParam().second;
   constexpr std::size_t kMaxPayload = 256;
   {
     SCOPED_TRACE("stream");
@@ -597,7 +603,7 @@ TEST_P(ChannelWaitModeFault, StreamAndRoundTripsEndToEnd) {
                                                        {"count", std::to_string(kCount)},
                                                        {"maxp", std::to_string(kMaxPayload)},
                                                        {"capacity", "16"},
-                                                       {"wait", mode}});
+                                                       {"wait", peer_mode}});
     std::vector<std::byte> buf;
     const Deadline deadline = testing::DeadlineIn(30s);
     for (std::uint64_t seq = 0; seq < kCount; ++seq) {
@@ -618,7 +624,7 @@ TEST_P(ChannelWaitModeFault, StreamAndRoundTripsEndToEnd) {
     auto ch = Channel::Open(n, Options(kMaxPayload, 16, ParseWaitMode(mode)));
     ASSERT_TRUE(ch) << ch.error();
     auto child = testing::SpawnChild(
-        "ChFaultEcho", {{"name", n.str()}, {"expect", "client"}, {"wait", mode}});
+        "ChFaultEcho", {{"name", n.str()}, {"expect", "client"}, {"wait", peer_mode}});
     std::vector<std::byte> msg(kHeader + kMaxPayload), reply;
     const Deadline deadline = testing::DeadlineIn(30s);
     for (std::uint64_t seq = 0; seq < kCount; ++seq) {
@@ -634,13 +640,17 @@ TEST_P(ChannelWaitModeFault, StreamAndRoundTripsEndToEnd) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ChannelWaitModeFault,
-                         ::testing::Values("spin", "block", "spin_then_block"),
-                         [](const ::testing::TestParamInfo<const char*>& param_info) {
-                           std::string s = param_info.param;
-                           s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ChannelWaitModeFault,
+    ::testing::Values(ModePair{"spin", "spin"}, ModePair{"block", "block"},
+                      ModePair{"spin_then_block", "spin_then_block"}, ModePair{"block", "spin"},
+                      ModePair{"spin", "block"}, ModePair{"block", "spin_then_block"},
+                      ModePair{"spin_then_block", "block"}),
+    [](const ::testing::TestParamInfo<ModePair>& param_info) {
+      std::string s = param_info.param.first + "_with_" + param_info.param.second;
+      s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
+      return s;
+    });
 
 }  // namespace
 }  // namespace interproc

@@ -32,7 +32,7 @@ ctest --preset windows-cross --output-on-failure "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 echo "== windows-cross summary: $(grep -E 'tests passed, [0-9]+ tests? failed out of' "$log" | tail -n 1)"
 # Wine emulates Windows in user space and, on a loaded 2-core machine, now and
-# then loses a race that Windows does not (docs/testing.md). A test that failed
+# then loses a race that Windows does not (docs/windows.md). A test that failed
 # runs once more, alone; the stage passes only if every such test passes then,
 # and the tests that needed the second run are listed, never hidden.
 if [ "$rc" -ne 0 ] && [ -z "${INTERPROC_WINE_NO_RERUN:-}" ]; then

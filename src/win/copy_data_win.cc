@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "interproc/copy_data.h"
+#include "common/process_watch.h"
 #include "win/mailslot_section_win.h"
 #include "win/object_win.h"
 
@@ -78,22 +79,14 @@ std::string SidOfProcess(DWORD pid) {
   return out;
 }
 
-// A process we may not open (another user's) counts as alive.
-bool ProcessAlive(DWORD pid) {
-  HANDLE p = ::OpenProcess(SYNCHRONIZE, FALSE, pid);
-  if (p == nullptr) return ::GetLastError() == ERROR_ACCESS_DENIED;
-  const bool alive = ::WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
-  ::CloseHandle(p);
-  return alive;
-}
-
 // The receiver an entry records still serves: its window exists, belongs to
-// its process, and that process has not exited.
+// its process, and that process has not exited (one we may not look at, such
+// as another user's, counts as alive).
 bool ReceiverAlive(const Entry& e) {
   HWND hwnd = reinterpret_cast<HWND>(static_cast<std::uintptr_t>(e.hwnd));
   DWORD owner = 0;
   if (::GetWindowThreadProcessId(hwnd, &owner) == 0 || owner != e.pid) return false;
-  return ProcessAlive(e.pid);
+  return internal::CheckProcess(e.pid, 0) != internal::ProcessCheck::kDead;
 }
 
 }  // namespace

@@ -567,8 +567,9 @@ int PeerMain(Ctx& ctx) {
 // Calls fn.template operator()<M>() with the mechanism class of `key`.
 template <typename Fn>
 std::optional<int> WithMechanism(const std::string& key, Fn&& fn) {
-  if (key == "floor") return fn.template operator()<RawShm<false>>();
-  if (key == "futex") return fn.template operator()<RawShm<true>>();
+  if (key == "floor") return fn.template operator()<RawShm<kRingSpin>>();
+  if (key == "futex") return fn.template operator()<RawShm<kRingFutex>>();
+  if (key == "futexring") return fn.template operator()<RawShm<kRingFutexFlag>>();
   if (key == "pipe") return fn.template operator()<Pipe>();
   if (key == "unix") return fn.template operator()<UnixSocket<SOCK_STREAM>>();
   if (key == "seqpacket") return fn.template operator()<UnixSocket<SOCK_SEQPACKET>>();
@@ -771,7 +772,7 @@ bool Listed(const Options& o, const std::string& key) {
 }
 
 bool IsFloorKey(const std::string& key) {
-  return key == "floor" || key == "memcpy" || key == "futex";
+  return key == "floor" || key == "memcpy" || key == "futex" || key == "futexring";
 }
 
 // The keys of the request/response rows other than their floors; "rr" selects
@@ -861,6 +862,8 @@ std::vector<Row> AllRows(const Options& o) {
   add("memcpy", "memcpy (one process)", "-", Test::kStream, kMiB, false);
   add("futex", "raw futex", "block", Test::kPingPong, 64, false);
   add("futex", "raw futex", "block", Test::kPingPong, 4 * kKiB, false);
+  add("futexring", "raw futex ring (blocking floor)", "block", Test::kStream, 64, false);
+  add("futexring", "raw futex ring (blocking floor)", "block", Test::kStreamLoaned, kMiB, false);
 #if INTERPROC_BENCH_HAVE_CHANNEL
   for (const char* mode : {"spin-then-block", "block", "spin"}) {
     const bool spins = std::string_view(mode) == "spin";
@@ -1210,8 +1213,7 @@ std::vector<Check> LocalTargets(const std::vector<Row>& rows) {
 std::vector<std::string> BehindPeers(const std::vector<Row>& rows, const std::string& mode = {}) {
   std::vector<std::string> behind;
   for (const auto& p : rows) {
-    if (p.status != "ok" || p.key == "channel" || p.key == "floor" || p.key == "futex" ||
-        p.key == "memcpy" || IsLocalKey(p.key))
+    if (p.status != "ok" || p.key == "channel" || IsFloorKey(p.key) || IsLocalKey(p.key))
       continue;
     if (!mode.empty() && p.spins) continue;
     const Row* best = nullptr;
@@ -1342,6 +1344,21 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
     }
     const bool met = c.at_most ? c.value <= c.limit : c.value >= c.limit;
     std::printf("  %-48s %5.2fx  %s\n", c.what.c_str(), c.value, met ? "met" : "MISSED");
+  }
+  if (channel_rows) {
+    // Reported: where block mode's streaming stands against the least a
+    // blocking streamer can do here, and where that stands against the floor.
+    for (const Test t : {Test::kStream, Test::kStreamLoaned}) {
+      const std::size_t size = t == Test::kStream ? 64 : kMiB;
+      const Row* ch = Find(rows, "channel", "block", t, size);
+      const Row* bf = Find(rows, "futexring", "block", t, size);
+      const Row* fl = Find(rows, "floor", "spin", t, size);
+      if (ch == nullptr || bf == nullptr) continue;
+      const std::string what = SizeText(size) + (t == Test::kStream ? " streaming" : " loaned") +
+                               ", block vs blocking floor";
+      std::printf("  %-48s %5.2fx  reported (the blocking floor is %.2fx of the floor)\n",
+                  what.c_str(), Ratio(*ch, bf), fl != nullptr ? Ratio(*bf, fl) : NAN);
+    }
   }
   bool any_channel = false;
   for (const auto& r : rows) any_channel |= r.key == "channel" && r.status == "ok";

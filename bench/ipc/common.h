@@ -111,16 +111,29 @@ inline bool ReadAll(int fd, std::byte* p, std::size_t n) {
 
 // A single-producer/single-consumer ring of fixed-size slots in shared memory:
 // the least code that moves a message between two processes. Indices on lines
-// of their own, each side caching the other's index. kFutex: the waiting side
-// sleeps in FUTEX_WAIT and the other always calls FUTEX_WAKE (the textbook
-// blocking hand-off; no spinning, no waiter count). Otherwise both sides spin.
+// of their own, each side caching the other's index. How the waiting side waits:
+//   kRingSpin       both sides spin (the floor)
+//   kRingFutex      it sleeps in FUTEX_WAIT and the other side always calls
+//                   FUTEX_WAKE (the textbook blocking hand-off; no waiter flag)
+//   kRingFutexFlag  it raises a flag, looks again and sleeps; the other side
+//                   publishes with a seq_cst exchange and calls FUTEX_WAKE only
+//                   when the flag is up: the least a blocking streamer can do,
+//                   so the floor of blocking streaming
+inline constexpr int kRingSpin = 0;
+inline constexpr int kRingFutex = 1;
+inline constexpr int kRingFutexFlag = 2;
+
 struct RingHeader {
   alignas(kLine) FutexWord head;  // producer: messages published
+  FutexWord head_sleeper;         // kRingFutexFlag: the consumer sleeps on head
   alignas(kLine) FutexWord tail;  // consumer: messages released
+  FutexWord tail_sleeper;         // kRingFutexFlag: the producer sleeps on tail
 };
 
-template <bool kFutex>
+template <int kWait>
 class RawRing {
+  static constexpr bool kFutex = kWait != kRingSpin;
+
  public:
   static std::size_t Bytes(std::size_t slot, std::uint32_t slots) {
     return sizeof(RingHeader) + slot * slots;
@@ -140,13 +153,17 @@ class RawRing {
     auto* h = new (mem) RingHeader();
     h->head.store(0);
     h->tail.store(0);
+    h->head_sleeper.store(0);
+    h->tail_sleeper.store(0);
   }
 
   std::byte* BeginSend() {
     while (head_ - seen_tail_ > mask_) {
       seen_tail_ = h_->tail.load(std::memory_order_acquire);
       if (head_ - seen_tail_ <= mask_) break;
-      if constexpr (kFutex) {
+      if constexpr (kWait == kRingFutexFlag) {
+        Sleep(&h_->tail, &h_->tail_sleeper, seen_tail_);
+      } else if constexpr (kFutex) {
         FutexWait(&h_->tail, seen_tail_);
       } else {
         CpuRelax();
@@ -155,14 +172,20 @@ class RawRing {
     return data_ + (head_ & mask_) * slot_;
   }
   void EndSend() {
-    h_->head.store(++head_, std::memory_order_release);
-    if constexpr (kFutex) FutexWake(&h_->head);
+    if constexpr (kWait == kRingFutexFlag) {
+      Publish(&h_->head, &h_->head_sleeper, ++head_);
+    } else {
+      h_->head.store(++head_, std::memory_order_release);
+      if constexpr (kFutex) FutexWake(&h_->head);
+    }
   }
   const std::byte* BeginRecv() {
     while (seen_head_ == tail_) {
       seen_head_ = h_->head.load(std::memory_order_acquire);
       if (seen_head_ != tail_) break;
-      if constexpr (kFutex) {
+      if constexpr (kWait == kRingFutexFlag) {
+        Sleep(&h_->head, &h_->head_sleeper, seen_head_);
+      } else if constexpr (kFutex) {
         FutexWait(&h_->head, seen_head_);
       } else {
         CpuRelax();
@@ -171,11 +194,28 @@ class RawRing {
     return data_ + (tail_ & mask_) * slot_;
   }
   void EndRecv() {
-    h_->tail.store(++tail_, std::memory_order_release);
-    if constexpr (kFutex) FutexWake(&h_->tail);
+    if constexpr (kWait == kRingFutexFlag) {
+      Publish(&h_->tail, &h_->tail_sleeper, ++tail_);
+    } else {
+      h_->tail.store(++tail_, std::memory_order_release);
+      if constexpr (kFutex) FutexWake(&h_->tail);
+    }
   }
 
  private:
+  // kRingFutexFlag: either the publisher's exchange comes first in the single
+  // total order and the sleeper's second look sees it, or the publisher sees
+  // the flag and wakes it.
+  static void Sleep(FutexWord* word, FutexWord* flag, std::uint32_t seen) {
+    flag->store(1, std::memory_order_seq_cst);
+    if (word->load(std::memory_order_seq_cst) == seen) FutexWait(word, seen);
+    flag->store(0, std::memory_order_relaxed);
+  }
+  static void Publish(FutexWord* word, FutexWord* flag, std::uint32_t value) {
+    word->exchange(value, std::memory_order_seq_cst);
+    if (flag->load(std::memory_order_seq_cst) != 0) FutexWake(word);
+  }
+
   RingHeader* h_ = nullptr;
   std::byte* data_ = nullptr;
   std::size_t slot_ = 0;

@@ -2,8 +2,9 @@
 //
 // The baselines and kernel / library peers of interproc_ipc_bench, each used the
 // plain way its documentation shows (see common.h for the interface):
-//   RawShm<false>   the floor: RawRing, both sides spinning
-//   RawShm<true>    raw futex: RawRing, FUTEX_WAIT / FUTEX_WAKE on every hand-off
+//   RawShm<kRingSpin>       the floor: RawRing, both sides spinning
+//   RawShm<kRingFutex>      raw futex: RawRing, FUTEX_WAIT / FUTEX_WAKE on every hand-off
+//   RawShm<kRingFutexFlag>  the blocking floor: FUTEX_WAKE only for a flagged sleeper
 //   Pipe            two pipes (one per direction), F_SETPIPE_SZ 1 MiB
 //   UnixSocket      socketpair(AF_UNIX, SOCK_STREAM or SOCK_SEQPACKET)
 //   PosixMq         two POSIX message queues
@@ -45,20 +46,20 @@ inline void CloseFd(int& fd) {
   fd = -1;
 }
 
-template <bool kFutex>
+template <int kWait>
 class RawShm {
  public:
   bool Init(Ctx& ctx) {
     const std::size_t half = ctx.area_size / 2;
-    if (RawRing<kFutex>::Bytes(ctx.size, ctx.slots) > half) {
+    if (RawRing<kWait>::Bytes(ctx.size, ctx.slots) > half) {
       SetError(ctx, "raw ring: area too small", 0);
       return false;
     }
     std::byte* a = ctx.area;
     std::byte* b = ctx.area + half;
     if (ctx.parent) {
-      RawRing<kFutex>::Reset(a);
-      RawRing<kFutex>::Reset(b);
+      RawRing<kWait>::Reset(a);
+      RawRing<kWait>::Reset(b);
     }
     out_.Attach(ctx.parent ? a : b, ctx.size, ctx.slots);
     in_.Attach(ctx.parent ? b : a, ctx.size, ctx.slots);
@@ -84,7 +85,7 @@ class RawShm {
   }
 
  private:
-  RawRing<kFutex> out_, in_;
+  RawRing<kWait> out_, in_;
 };
 
 class Pipe {

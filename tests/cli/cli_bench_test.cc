@@ -1,8 +1,9 @@
 // `interproc bench`: runs the real tool, which runs the real two-process driver
 // (bench/ipc_bench.cc) in its quick mode, and checks that every line of --json
 // is a flat JSON object with the keys issue 3 promises, and that the request
-// server's request/response rows (1, 2 and 4 client processes) ran, and the
-// named pipe, mailslot and copy-data rows (Linux) next to their raw sockets.
+// server's request/response rows (1, 2 and 4 client processes) ran, the
+// blocking floor's streaming rows, and the named pipe, mailslot and copy-data
+// rows (Linux) next to their raw sockets.
 // Never asserts on timing (only that messages and calls happened).
 
 #include <gtest/gtest.h>
@@ -43,6 +44,9 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
   // Named pipe / mailslot / copy-data rows (never spinning: they run on one CPU
   // too), by mechanism: rows seen, and rows measured with msgs_per_s > 0.
   std::map<std::string, int> local_rows, local_measured;
+  // The blocking floor (raw futex ring, 64 B and 1 MiB loaned streaming): rows
+  // measured with messages/s > 0.
+  int blocking_floor_measured = 0;
   for (const std::string& line : lines) {
     if (line.empty()) continue;
     const auto object = ParseFlatJsonObject(line);
@@ -55,6 +59,10 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
     if (ok) ++measured;
     if (object->count("mechanism") == 1) {
       const std::string& mechanism = object->at("mechanism").text;
+      if (mechanism == "raw futex ring (blocking floor)" && ok && object->count("msgs_per_s") == 1 &&
+          std::strtod(object->at("msgs_per_s").text.c_str(), nullptr) > 0) {
+        ++blocking_floor_measured;
+      }
       if (mechanism == "interproc NamedPipe" || mechanism == "interproc Mailslot" ||
           mechanism == "interproc SendCopyData") {
         ++local_rows[mechanism];
@@ -80,6 +88,7 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
   }
   // At least the floors and the kernel mechanisms ran.
   EXPECT_GE(measured, 10) << run.out;
+  EXPECT_EQ(blocking_floor_measured, 2) << run.out;
 #if defined(__linux__)
   // Byte and message mode, 64 B and 4 KiB; one mailslot row; one copy-data row.
   const std::map<std::string, int> expected_local = {

@@ -14,6 +14,7 @@
 #include "biased_lock.h"
 #include "interproc/channel.h"
 #include "process_start.h"
+#include "spin_window.h"
 
 namespace interproc {
 
@@ -53,6 +54,7 @@ struct Channel::Impl {
   bool latest = false;
 
   internal::BiasedLock tx_mu;   // this process's senders
+  internal::SpinWindow room_spin;  // waits for room, under tx_mu
   std::uint32_t tail = 0;       // queue: next sequence to write
   std::uint32_t peer_head = 0;  // queue: the consumer's head, as last read
   std::uint32_t back = 0;       // latest: the slot being written
@@ -60,6 +62,7 @@ struct Channel::Impl {
   std::uint32_t loan_slot = 0;
 
   internal::BiasedLock rx_mu;  // this process's receivers
+  internal::SpinWindow message_spin;  // waits for a message, under rx_mu
   std::uint32_t head = 0;      // queue: next sequence to read
   // Queue: this process may publish its tail and its head with a plain store
   // and a LightFence (the peer making up for it with a HeavyFence before it
@@ -185,15 +188,20 @@ struct Channel::Impl {
   // must come between raising `sleeping` and reading `word`.
   // `poll`, when given, is a cheaper test that the spinning phase uses
   // between calls of `ready`.
+  // `window`: the site's spin window (spin_window.h), which this wait teaches.
   template <typename Ready, typename Poll = Ready>
   Result<void> WaitUntil(int word_id, std::atomic<std::uint32_t>* word,
-                         std::atomic<std::uint32_t>* sleeping, Ready ready, Deadline deadline,
-                         bool fail_if_gone, std::uint32_t light_bit = 0,
-                         const Poll* poll = nullptr) {
+                         std::atomic<std::uint32_t>* sleeping, internal::SpinWindow* window,
+                         Ready ready, Deadline deadline, bool fail_if_gone,
+                         std::uint32_t light_bit = 0, const Poll* poll = nullptr) {
     auto gone = [&] { return fail_if_gone && CheckPeer() == PeerStatus::kGone; };
+    // When the spin ran out (kSpinThenBlock): the window learns how long the
+    // sleep that follows lasted.
+    Deadline::Clock::time_point slept_from{};
     if (wait.mode != WaitMode::kBlock) {
-      const Deadline spin_end =
-          wait.mode == WaitMode::kSpin ? deadline : Earliest(deadline, Deadline::In(wait.spin));
+      const Deadline spin_end = wait.mode == WaitMode::kSpin
+                                    ? deadline
+                                    : Earliest(deadline, Deadline::In(window->current()));
       for (;;) {
         for (int i = 0; i < 128; ++i) {
           if (poll != nullptr ? (*poll)() : ready()) return {};
@@ -205,6 +213,7 @@ struct Channel::Impl {
         if (spin_end.expired()) break;
       }
       if (wait.mode == WaitMode::kSpin) return Error(Errc::kTimedOut, "Channel");
+      slept_from = Deadline::Clock::now();
     }
     for (;;) {
       const std::uint32_t observed = word->load(std::memory_order_seq_cst);
@@ -221,6 +230,9 @@ struct Channel::Impl {
       const bool moved = word->load(std::memory_order_seq_cst) != observed;
       if (ready()) {
         sleeping->store(0, std::memory_order_relaxed);
+        if (wait.mode == WaitMode::kSpinThenBlock) {
+          window->AfterSleep(Deadline::Clock::now() - slept_from);
+        }
         return {};
       }
       if (gone()) {
@@ -291,8 +303,8 @@ struct Channel::Impl {
       return {};
     }
     INTERPROC_RETURN_IF_ERROR(WaitUntil(HeadWord(me), &tx.consumer->seq,
-                                        &tx.consumer->producer_sleeping, room, deadline, true,
-                                        internal::kPartyHeadLight));
+                                        &tx.consumer->producer_sleeping, &room_spin, room,
+                                        deadline, true, internal::kPartyHeadLight));
     if (tail - peer_head > cfg.capacity) {
       return Broken("channel: the peer's read index is out of range");
     }
@@ -380,8 +392,8 @@ struct Channel::Impl {
         };
         broken_pending = nullptr;
         Result<void> w = WaitUntil(TailWord(1 - me), &rx.producer->seq,
-                                   &rx.producer->consumer_sleeping, ready, deadline, true,
-                                   internal::kPartyTailLight, &published);
+                                   &rx.producer->consumer_sleeping, &message_spin, ready,
+                                   deadline, true, internal::kPartyTailLight, &published);
         if (broken_pending != nullptr) return Broken(broken_pending);
         if (!w.has_value()) {
           if (w.error().code() == Errc::kPeerGone && published()) {
@@ -402,7 +414,8 @@ struct Channel::Impl {
     };
     if (!fresh()) {
       INTERPROC_RETURN_IF_ERROR(WaitUntil(TailWord(1 - me), &rx.producer->seq,
-                                          &rx.producer->consumer_sleeping, fresh, deadline, true));
+                                          &rx.producer->consumer_sleeping, &message_spin, fresh,
+                                          deadline, true));
     }
     std::uint32_t w = rx.producer->seq.load(std::memory_order_acquire);
     while (
@@ -508,6 +521,8 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   impl->wait = options.wait;
+  impl->room_spin = internal::SpinWindow(options.wait);
+  impl->message_spin = internal::SpinWindow(options.wait);
   bool created = false;
   INTERPROC_ASSIGN_OR_RETURN(
       impl->os, internal::OpenChannelPlatform(name, cfg, options.permissions, &created));

@@ -23,6 +23,7 @@
 #include "deadline_lock.h"
 #include "interproc/request_server.h"
 #include "process_start.h"
+#include "spin_window.h"
 
 namespace interproc {
 
@@ -64,15 +65,18 @@ void RaisePending(ServiceObject& object, ServiceControl* s, std::atomic<std::uin
   }
 }
 
-// Spins (per `wait`), then sleeps on `word` until `ready()`, `give_up()` (which
-// returns the error to report) or the deadline.
+// Spins (per `wait`, for `window`'s time in kSpinThenBlock), then sleeps on
+// `word` until `ready()`, `give_up()` (which returns the error to report) or the
+// deadline.
 template <typename Ready, typename GiveUp>
-Result<void> WaitFor(const WaitPolicy& wait, ServiceObject& object, std::atomic<std::uint32_t>* word,
-                     std::atomic<std::uint32_t>* sleeping, Ready ready, GiveUp give_up,
-                     Deadline deadline) {
+Result<void> WaitFor(const WaitPolicy& wait, internal::SpinWindow* window, ServiceObject& object,
+                     std::atomic<std::uint32_t>* word, std::atomic<std::uint32_t>* sleeping,
+                     Ready ready, GiveUp give_up, Deadline deadline) {
+  std::chrono::steady_clock::time_point slept_from{};
   if (wait.mode != WaitMode::kBlock) {
-    const Deadline spin_end =
-        wait.mode == WaitMode::kSpin ? deadline : Earliest(deadline, Deadline::In(wait.spin));
+    const Deadline spin_end = wait.mode == WaitMode::kSpin
+                                  ? deadline
+                                  : Earliest(deadline, Deadline::In(window->current()));
     for (;;) {
       for (int i = 0; i < 128; ++i) {
         if (ready()) return {};
@@ -82,6 +86,7 @@ Result<void> WaitFor(const WaitPolicy& wait, ServiceObject& object, std::atomic<
       if (spin_end.expired()) break;
     }
     if (wait.mode == WaitMode::kSpin) return Error(Errc::kTimedOut, "RequestClient::Call");
+    slept_from = std::chrono::steady_clock::now();
   }
   for (;;) {
     const std::uint32_t observed = word->load(std::memory_order_seq_cst);
@@ -89,6 +94,9 @@ Result<void> WaitFor(const WaitPolicy& wait, ServiceObject& object, std::atomic<
     const bool moved = word->load(std::memory_order_seq_cst) != observed;
     if (ready()) {
       sleeping->store(0, std::memory_order_relaxed);
+      if (wait.mode == WaitMode::kSpinThenBlock) {
+        window->AfterSleep(std::chrono::steady_clock::now() - slept_from);
+      }
       return {};
     }
     if (Result<void> g = give_up(); !g) {
@@ -401,6 +409,7 @@ struct RequestServer::Impl {
 
   void Loop(const RequestHandler& handler, Deadline deadline) {
     std::uint32_t handled = 0;
+    internal::SpinWindow window(wait);  // this thread's (spin_window.h)
     while (!stop.load(std::memory_order_acquire) && !deadline.expired()) {
       const std::int64_t i = ClaimPending();
       if (i >= 0) {
@@ -412,7 +421,7 @@ struct RequestServer::Impl {
       if (wait.mode != WaitMode::kBlock) {
         const Deadline spin_end = wait.mode == WaitMode::kSpin
                                       ? deadline
-                                      : Earliest(deadline, Deadline::In(wait.spin));
+                                      : Earliest(deadline, Deadline::In(window.current()));
         bool found = false;
         while (!found && !spin_end.expired() && !stop.load(std::memory_order_relaxed)) {
           for (int k = 0; k < 64 && !found; ++k) {
@@ -426,12 +435,17 @@ struct RequestServer::Impl {
       const std::uint32_t observed = bell.ring.load(std::memory_order_seq_cst);
       bell.sleepers.fetch_add(1, std::memory_order_seq_cst);
       bool woken = true;
+      const auto slept_from = std::chrono::steady_clock::now();
       if (!AnyPending() && !stop.load(std::memory_order_seq_cst)) {
         woken = service->Sleep(&bell.ring, observed,
                                Earliest(deadline, Deadline::In(kSweepInterval)));
       }
       bell.sleepers.fetch_sub(1, std::memory_order_seq_cst);
-      if (!woken) MaybeSweep();
+      if (!woken) {
+        MaybeSweep();
+      } else if (wait.mode == WaitMode::kSpinThenBlock) {
+        window.AfterSleep(std::chrono::steady_clock::now() - slept_from);
+      }
     }
   }
 };
@@ -528,6 +542,7 @@ const Name& RequestServer::name() const noexcept {
 struct RequestClient::Impl {
   Name name{"x"};
   WaitPolicy wait;
+  internal::SpinWindow call_spin;  // under mu
   std::timed_mutex mu;  // this process's callers
   bool ever_connected = false;
   bool connected = false;
@@ -710,6 +725,7 @@ Result<RequestClient> RequestClient::Open(const Name& name, const WaitPolicy& wa
   auto impl = std::make_unique<Impl>();
   impl->name = name;
   impl->wait = wait;
+  impl->call_spin = internal::SpinWindow(wait);
   return RequestClient(std::move(impl));
 }
 
@@ -749,8 +765,8 @@ Result<void> RequestClient::Call(std::span<const std::byte> request,
     }
     return {};
   };
-  Result<void> waited = WaitFor(c.wait, *c.object, &c.ctl->call, &c.ctl->client_sleeping, ready,
-                                give_up, deadline);
+  Result<void> waited = WaitFor(c.wait, &c.call_spin, *c.object, &c.ctl->call,
+                                &c.ctl->client_sleeping, ready, give_up, deadline);
   if (!waited.has_value()) {
     if (waited.error().code() != Errc::kTimedOut) c.Disconnect();
     return waited;

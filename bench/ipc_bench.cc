@@ -1215,8 +1215,7 @@ std::vector<Check> LocalTargets(const std::vector<Row>& rows) {
 std::vector<std::string> BehindPeers(const std::vector<Row>& rows, const std::string& mode = {}) {
   std::vector<std::string> behind;
   for (const auto& p : rows) {
-    if (p.status != "ok" || p.key == "channel" || IsFloorKey(p.key) || IsLocalKey(p.key))
-      continue;
+    if (p.status != "ok" || p.key == "channel" || IsFloorKey(p.key) || IsLocalKey(p.key)) continue;
     if (!mode.empty() && p.spins) continue;
     const Row* best = nullptr;
     for (const auto& c : rows) {

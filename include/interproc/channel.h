@@ -52,7 +52,7 @@ struct WaitPolicy {
   std::chrono::nanoseconds spin = std::chrono::microseconds(20);
   // kSpinThenBlock: the spin may grow up to this when the peer keeps answering
   // soon after we fall asleep, since a sleep and its wake-up then cost more
-  // than spinning on (docs/channel.md, "Waiting"); it shrinks back to `spin`
+  // than spinning on (docs/channel.md, "Waiting modes"); it shrinks back to `spin`
   // when sleeping was right. At or below `spin`: a fixed window.
   std::chrono::nanoseconds spin_limit = std::chrono::microseconds(100);
 };

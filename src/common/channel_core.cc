@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "asymmetric_fence.h"
-#include "cpu_relax.h"
 #include "biased_lock.h"
+#include "cpu_relax.h"
 #include "interproc/channel.h"
 #include "process_start.h"
 #include "spin_window.h"
@@ -303,8 +303,8 @@ struct Channel::Impl {
       return {};
     }
     INTERPROC_RETURN_IF_ERROR(WaitUntil(HeadWord(me), &tx.consumer->seq,
-                                        &tx.consumer->producer_sleeping, &room_spin, room,
-                                        deadline, true, internal::kPartyHeadLight));
+                                        &tx.consumer->producer_sleeping, &room_spin, room, deadline,
+                                        true, internal::kPartyHeadLight));
     if (tail - peer_head > cfg.capacity) {
       return Broken("channel: the peer's read index is out of range");
     }
@@ -391,9 +391,9 @@ struct Channel::Impl {
           return broken_pending != nullptr;
         };
         broken_pending = nullptr;
-        Result<void> w = WaitUntil(TailWord(1 - me), &rx.producer->seq,
-                                   &rx.producer->consumer_sleeping, &message_spin, ready,
-                                   deadline, true, internal::kPartyTailLight, &published);
+        Result<void> w =
+            WaitUntil(TailWord(1 - me), &rx.producer->seq, &rx.producer->consumer_sleeping,
+                      &message_spin, ready, deadline, true, internal::kPartyTailLight, &published);
         if (broken_pending != nullptr) return Broken(broken_pending);
         if (!w.has_value()) {
           if (w.error().code() == Errc::kPeerGone && published()) {

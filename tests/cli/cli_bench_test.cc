@@ -59,7 +59,8 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
     if (ok) ++measured;
     if (object->count("mechanism") == 1) {
       const std::string& mechanism = object->at("mechanism").text;
-      if (mechanism == "raw futex ring (blocking floor)" && ok && object->count("msgs_per_s") == 1 &&
+      if (mechanism == "raw futex ring (blocking floor)" && ok &&
+          object->count("msgs_per_s") == 1 &&
           std::strtod(object->at("msgs_per_s").text.c_str(), nullptr) > 0) {
         ++blocking_floor_measured;
       }

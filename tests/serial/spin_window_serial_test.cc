@@ -119,10 +119,9 @@ long SleepsWhileReceiving(const WaitPolicy& wait) {
   auto ch = Channel::Open(n, o);
   EXPECT_TRUE(ch) << ch.error();
   if (!ch) return -1;
-  auto child = testing::SpawnChild(
-      "ChSpinPacedSend", {{"name", n.str()},
-                          {"gap_us", std::to_string(kGap.count())},
-                          {"count", std::to_string(kMessages)}});
+  auto child = testing::SpawnChild("ChSpinPacedSend", {{"name", n.str()},
+                                                       {"gap_us", std::to_string(kGap.count())},
+                                                       {"count", std::to_string(kMessages)}});
   long before = 0;
   std::uint64_t seq = 0;
   std::vector<std::byte> buf(64);
@@ -146,8 +145,8 @@ long SleepsWhileReceiving(const WaitPolicy& wait) {
 long SleepsWhileCalling(const WaitPolicy& wait) {
   const Name n = testing::UniqueName("rqspin");
   ScopedRemove cleanup(n);
-  auto child = testing::SpawnChild(
-      "RqSpinSlowServer", {{"name", n.str()}, {"busy_us", std::to_string(kGap.count())}});
+  auto child = testing::SpawnChild("RqSpinSlowServer",
+                                   {{"name", n.str()}, {"busy_us", std::to_string(kGap.count())}});
   auto client = RequestClient::Open(n, wait);
   EXPECT_TRUE(client) << client.error();
   if (!client) return -1;

@@ -3,11 +3,12 @@
 // back toward spin when sleeping was right, and stays fixed when spin_limit is
 // not above spin.
 
+#include "common/spin_window.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-#include "common/spin_window.h"
 #include "interproc/channel.h"
 
 namespace interproc {

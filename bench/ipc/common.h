@@ -161,59 +161,46 @@ class RawRing {
     while (head_ - seen_tail_ > mask_) {
       seen_tail_ = h_->tail.load(std::memory_order_acquire);
       if (head_ - seen_tail_ <= mask_) break;
-      if constexpr (kWait == kRingFutexFlag) {
-        Sleep(&h_->tail, &h_->tail_sleeper, seen_tail_);
-      } else if constexpr (kFutex) {
-        FutexWait(&h_->tail, seen_tail_);
-      } else {
-        CpuRelax();
-      }
+      Wait(&h_->tail, &h_->tail_sleeper, seen_tail_);
     }
     return data_ + (head_ & mask_) * slot_;
   }
-  void EndSend() {
-    if constexpr (kWait == kRingFutexFlag) {
-      Publish(&h_->head, &h_->head_sleeper, ++head_);
-    } else {
-      h_->head.store(++head_, std::memory_order_release);
-      if constexpr (kFutex) FutexWake(&h_->head);
-    }
-  }
+  void EndSend() { Post(&h_->head, &h_->head_sleeper, ++head_); }
   const std::byte* BeginRecv() {
     while (seen_head_ == tail_) {
       seen_head_ = h_->head.load(std::memory_order_acquire);
       if (seen_head_ != tail_) break;
-      if constexpr (kWait == kRingFutexFlag) {
-        Sleep(&h_->head, &h_->head_sleeper, seen_head_);
-      } else if constexpr (kFutex) {
-        FutexWait(&h_->head, seen_head_);
-      } else {
-        CpuRelax();
-      }
+      Wait(&h_->head, &h_->head_sleeper, seen_head_);
     }
     return data_ + (tail_ & mask_) * slot_;
   }
-  void EndRecv() {
-    if constexpr (kWait == kRingFutexFlag) {
-      Publish(&h_->tail, &h_->tail_sleeper, ++tail_);
-    } else {
-      h_->tail.store(++tail_, std::memory_order_release);
-      if constexpr (kFutex) FutexWake(&h_->tail);
-    }
-  }
+  void EndRecv() { Post(&h_->tail, &h_->tail_sleeper, ++tail_); }
 
  private:
-  // kRingFutexFlag: either the publisher's exchange comes first in the single
-  // total order and the sleeper's second look sees it, or the publisher sees
-  // the flag and wakes it.
-  static void Sleep(FutexWord* word, FutexWord* flag, std::uint32_t seen) {
-    flag->store(1, std::memory_order_seq_cst);
-    if (word->load(std::memory_order_seq_cst) == seen) FutexWait(word, seen);
-    flag->store(0, std::memory_order_relaxed);
+  // The waiting side, once it has seen `*word == seen`; `flag` is its sleeper
+  // flag (kRingFutexFlag). There, either the poster's exchange comes first in
+  // the single total order and the second look sees it, or the poster sees the
+  // flag and wakes the sleeper.
+  static void Wait(FutexWord* word, FutexWord* flag, std::uint32_t seen) {
+    if constexpr (kWait == kRingFutexFlag) {
+      flag->store(1, std::memory_order_seq_cst);
+      if (word->load(std::memory_order_seq_cst) == seen) FutexWait(word, seen);
+      flag->store(0, std::memory_order_relaxed);
+    } else if constexpr (kFutex) {
+      FutexWait(word, seen);
+    } else {
+      CpuRelax();
+    }
   }
-  static void Publish(FutexWord* word, FutexWord* flag, std::uint32_t value) {
-    word->exchange(value, std::memory_order_seq_cst);
-    if (flag->load(std::memory_order_seq_cst) != 0) FutexWake(word);
+  // Publishes `value` in `word` and wakes its waiter as the flavour says.
+  static void Post(FutexWord* word, FutexWord* flag, std::uint32_t value) {
+    if constexpr (kWait == kRingFutexFlag) {
+      word->exchange(value, std::memory_order_seq_cst);
+      if (flag->load(std::memory_order_seq_cst) != 0) FutexWake(word);
+    } else {
+      word->store(value, std::memory_order_release);
+      if constexpr (kFutex) FutexWake(word);
+    }
   }
 
   RingHeader* h_ = nullptr;

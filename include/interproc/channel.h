@@ -31,11 +31,13 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "interproc/deadline.h"
 #include "interproc/name.h"
 #include "interproc/permissions.h"
+#include "interproc/process.h"
 #include "interproc/result.h"
 
 namespace interproc {
@@ -131,6 +133,20 @@ class ChannelMessage {
   std::size_t size_ = 0;
 };
 
+// The process that holds the other role (Channel::Peer).
+struct ChannelPeer {
+  ProcessId pid = 0;
+  std::uint32_t uid = 0;  // Linux: the peer's user id. Windows: 0.
+  // Linux: the uid's user name, or the number if it has none.
+  // Windows: "DOMAIN\account" of the pid's token user, or its SID string.
+  std::string user;
+  // Linux: true. The peer listens on a socket named after this channel, its
+  // role and a random token it wrote into its slot; the kernel reports who
+  // listens there (SO_PEERCRED), and that pid must be the one in the slot.
+  // Windows: false. The pid is the peer's own claim in shared memory.
+  bool verified = false;
+};
+
 class Channel {
  public:
   // Opens the channel `name`, creating it (and becoming the server) if absent,
@@ -177,6 +193,15 @@ class Channel {
 
   // True while a live peer holds the other role.
   bool peer_connected() const noexcept;
+  // Who holds the other role: see ChannelPeer for what vouches for it. The
+  // answer is kept until that peer leaves. Waits until `deadline` for a peer
+  // that has taken its role but not yet published its identity (microseconds
+  // after it took the role, unless it is stopped). Errors: PeerGone (no live
+  // peer, or it left while being checked), TimedOut, Protocol (the process
+  // listening there is not the one in the peer's slot), Unsupported (the peer
+  // could not publish an identity, e.g. it had no descriptor left),
+  // InvalidArgument (not open).
+  Result<ChannelPeer> Peer(Deadline deadline = Deadline::Infinite());
   // Latest-value mode: messages this side sent that the peer never received
   // because a newer one replaced them.
   std::uint64_t overwritten() const noexcept;

@@ -3,10 +3,13 @@
 
 #include "channel_core.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "asymmetric_fence.h"
@@ -88,6 +91,10 @@ struct Channel::Impl {
 
   std::uint32_t owner_pid = internal::ThisProcessId();
 
+  // Channel::Peer's answer and the peer state it is for (under peer_mu).
+  std::uint64_t identified_state = 0;
+  ChannelPeer identified;
+
   // In the child of a fork only the mapping goes: the role stays the parent's.
   ~Impl() {
     if (owner_pid == internal::ThisProcessId()) Close();
@@ -124,6 +131,8 @@ struct Channel::Impl {
       std::uint64_t w = my_state;
       control->party[me].state.compare_exchange_strong(
           w, internal::PackParty(PartyState::kClosed, internal::PartyGenOf(my_state), 0));
+      // After the role is given up: a peer asking in between sees it gone.
+      os->WithdrawIdentity();
       WakeAll();
       attached = false;
     }
@@ -575,6 +584,17 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
     }
   }
   c.peer_gen_at_open = internal::PartyGenOf(c.peer().state.load(std::memory_order_acquire));
+  // How the peer can tell who holds this role (Channel::Peer). A platform that
+  // cannot publish one says so in the slot rather than failing the Open.
+  Result<std::uint64_t> token = c.os->PublishIdentity(c.me);
+  const bool have_token =
+      token.has_value() && *token != 0 && *token <= internal::kIdentityTokenMask;
+  c.control->party[c.me].identity.store(
+      internal::PackIdentity(
+          internal::PartyGenOf(c.my_state),
+          have_token ? internal::IdentityKind::kToken : internal::IdentityKind::kNone,
+          have_token ? *token : 0),
+      std::memory_order_release);
   (void)c.CheckPeer();
   return Channel(std::move(impl));
 }
@@ -710,6 +730,56 @@ void Channel::EndView() noexcept {
 
 bool Channel::peer_connected() const noexcept {
   return impl_ && impl_->CheckPeer() == PeerStatus::kConnected;
+}
+
+Result<ChannelPeer> Channel::Peer(Deadline deadline) {
+  if (!impl_) return Error(Errc::kInvalidArgument, "Channel::Peer: not open");
+  Impl& c = *impl_;
+  const int party = 1 - c.me;
+  // When nothing answered for the peer's token: a peer that has just died is
+  // unanswering until its death is noticed (within milliseconds).
+  std::optional<std::chrono::steady_clock::time_point> silent_since;
+  for (int backoff_us = 10;; backoff_us = std::min(backoff_us * 2, 1000)) {
+    if (c.CheckPeer() != PeerStatus::kConnected) {
+      return Error(Errc::kPeerGone, "Channel::Peer: no peer");
+    }
+    const std::uint64_t w = c.peer().state.load(std::memory_order_acquire);
+    {
+      std::lock_guard<std::mutex> lock(c.peer_mu);
+      if (w == c.identified_state) return c.identified;
+    }
+    if (internal::PartyStateOf(w) != PartyState::kAttached) continue;  // CheckPeer again
+    const std::uint64_t id = c.peer().identity.load(std::memory_order_acquire);
+    if (internal::IdentityGenOf(id) == internal::PartyGenOf(w)) {
+      if (internal::IdentityKindOf(id) == internal::IdentityKind::kNone) {
+        return Error(Errc::kUnsupported, "Channel::Peer: the peer published no identity");
+      }
+      if (internal::IdentityKindOf(id) == internal::IdentityKind::kToken) {
+        Result<ChannelPeer> who = c.os->IdentifyPeer(party, internal::IdentityTokenOf(id),
+                                                     internal::PartyPidOf(w), deadline);
+        // Whatever the answer, it is about this peer only if it is still there.
+        if (c.peer().state.load(std::memory_order_acquire) != w) continue;
+        if (who.has_value()) {
+          std::lock_guard<std::mutex> lock(c.peer_mu);
+          c.identified_state = w;
+          c.identified = *who;
+          return c.identified;
+        }
+        if (who.error().code() != Errc::kNotFound) return who.error();
+        const auto now = std::chrono::steady_clock::now();
+        if (!silent_since) silent_since = now;
+        if (now - *silent_since > std::chrono::milliseconds(100)) {
+          return Error(Errc::kProtocol,
+                       "Channel::Peer: nothing answers for the identity in the peer's slot");
+        }
+      }
+    }
+    // Not yet published, or not answering yet (or damaged: the deadline ends it).
+    if (deadline.expired()) {
+      return Error(Errc::kTimedOut, "Channel::Peer: the peer's identity is not there yet");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
+  }
 }
 std::uint64_t Channel::overwritten() const noexcept {
   return impl_ ? impl_->control->party[impl_->me].overwritten.load(std::memory_order_relaxed) : 0;

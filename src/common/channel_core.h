@@ -58,6 +58,18 @@ class ChannelPlatform {
   // waker changed it and has not slept yet.
   virtual void Wake(int word_id, std::atomic<std::uint32_t>* word, bool all) noexcept = 0;
 
+  // Publishes a way for the peer to verify that this process holds role
+  // `party`: a nonzero token of at most 38 bits for the party slot, or an error
+  // (the slot then says kNone). Called once, after the role is taken.
+  virtual Result<std::uint64_t> PublishIdentity(int party) noexcept = 0;
+  // Withdraws what PublishIdentity published (before the role is given up).
+  virtual void WithdrawIdentity() noexcept = 0;
+  // Who published `token` as role `party`; `claimed_pid` is the pid in that
+  // party's slot. Errors: TimedOut, Protocol (another process answers),
+  // NotFound (nothing answers for the token: the peer left, or lies).
+  virtual Result<ChannelPeer> IdentifyPeer(int party, std::uint64_t token,
+                                           std::uint32_t claimed_pid, Deadline deadline) = 0;
+
  protected:
   std::byte* region_ = nullptr;
   std::uint64_t region_bytes_ = 0;

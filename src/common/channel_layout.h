@@ -29,9 +29,10 @@ inline constexpr std::uint32_t kChannelMagic = 0x4e484349;  // "ICHN"
 // issue a heavy one before it sleeps for room (asymmetric_fence.h).
 // 3: a producer may publish its tail that way too, so a consumer must issue a
 // heavy fence before it sleeps for a message; the party flags say who does.
-// A process of an earlier version would miss those wake-ups: versions refuse
-// each other.
-inline constexpr std::uint32_t kChannelVersion = 3;
+// 4: a party publishes how the peer can verify who it is (PartySlot::identity).
+// A process of an earlier version would miss those wake-ups or never publish
+// an identity: versions refuse each other.
+inline constexpr std::uint32_t kChannelVersion = 4;
 inline constexpr std::size_t kChannelControlBytes = 4096;
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::size_t kSlotHeader = 8;
@@ -66,11 +67,33 @@ inline constexpr std::uint32_t kPartyTailLight = 1;
 inline constexpr std::uint32_t kPartyHeadLight = 2;
 inline constexpr std::uint32_t kPartyBlocks = 4;
 
+// A party's identity word (PartySlot::identity): [generation:24][kind:2]
+// [token:38]. Written by a party after it has taken its role, with that role's
+// generation, so that a peer never takes a predecessor's word for its holder's.
+// kIdentityToken: the platform published a way to verify this party, named by
+// `token` (Linux: a listening socket, see channel_posix.cc); kIdentityNone: it
+// could not (the peer gets Unsupported).
+enum class IdentityKind : std::uint8_t { kUnpublished = 0, kToken = 1, kNone = 2 };
+inline constexpr std::uint64_t kIdentityTokenMask = (std::uint64_t{1} << 38) - 1;
+inline constexpr std::uint64_t PackIdentity(std::uint32_t gen, IdentityKind kind,
+                                            std::uint64_t token) {
+  return (static_cast<std::uint64_t>(gen & 0xffffffu) << 40) |
+         (static_cast<std::uint64_t>(kind) << 38) | (token & kIdentityTokenMask);
+}
+inline constexpr std::uint32_t IdentityGenOf(std::uint64_t w) {
+  return static_cast<std::uint32_t>(w >> 40);
+}
+inline constexpr IdentityKind IdentityKindOf(std::uint64_t w) {
+  return static_cast<IdentityKind>((w >> 38) & 3u);
+}
+inline constexpr std::uint64_t IdentityTokenOf(std::uint64_t w) { return w & kIdentityTokenMask; }
+
 struct alignas(kCacheLine) PartySlot {
   std::atomic<std::uint64_t> state;
   std::atomic<std::uint64_t> start_time;  // the process's start time (OS units)
   std::atomic<std::uint64_t> overwritten;  // latest-value: this party's replaced sends
   std::atomic<std::uint32_t> flags;        // kParty*
+  std::atomic<std::uint64_t> identity;     // PackIdentity
 };
 
 struct ChannelConfig {

@@ -19,7 +19,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,11 +37,11 @@
 #include <utility>
 #include <vector>
 
+#include "../common/option_checks.h"
 #include "interproc/named_pipe.h"
 #include "object_posix.h"
 #include "socket_dir_posix.h"
 #include "sys_posix.h"
-#include "../common/option_checks.h"
 
 namespace interproc {
 namespace internal {
@@ -99,17 +98,6 @@ Result<void> WaitFd(int fd, short events, Deadline deadline) {
     if (r > 0) return {};
     if (timeout == 0 || deadline.expired()) return Error(Errc::kTimedOut, "poll");
   }
-}
-
-std::string UserName(std::uint32_t uid) {
-  char buf[1024];
-  passwd pw{};
-  passwd* out = nullptr;
-  if (::getpwuid_r(uid, &pw, buf, sizeof(buf), &out) == 0 && out != nullptr &&
-      out->pw_name != nullptr) {
-    return out->pw_name;
-  }
-  return std::to_string(uid);
 }
 
 Result<PipePeer> PeerOf(int fd) {

@@ -74,7 +74,7 @@ class Monitor {
     return *m;
   }
 
-  Result<std::uint64_t> Watch(int pidfd, std::function<void()> on_exit) {
+  Result<std::uint64_t> Watch(int pidfd, std::function<void()> on_exit, bool repeat = false) {
     UniqueFd fd(pidfd);
     std::lock_guard<std::mutex> lock(mu_);
     INTERPROC_RETURN_IF_ERROR(StartLocked());
@@ -83,7 +83,7 @@ class Monitor {
     ev.events = EPOLLIN;
     ev.data.u64 = token;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) return Fail("epoll_ctl");
-    watches_.emplace(token, Watch_{std::move(fd), std::move(on_exit)});
+    watches_.emplace(token, Watch_{std::move(fd), std::move(on_exit), repeat});
     return token;
   }
 
@@ -99,6 +99,7 @@ class Monitor {
   struct Watch_ {
     UniqueFd fd;
     std::function<void()> on_exit;
+    bool repeat = false;  // WatchReadable: stays registered
   };
 
   Result<void> StartLocked() {
@@ -132,6 +133,10 @@ class Monitor {
       for (int i = 0; i < n; ++i) {
         auto it = watches_.find(events[i].data.u64);
         if (it == watches_.end()) continue;
+        if (it->second.repeat) {
+          it->second.on_exit();
+          continue;
+        }
         ::epoll_ctl(epfd, EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
         auto cb = std::move(it->second.on_exit);
         watches_.erase(it);
@@ -154,5 +159,9 @@ Result<std::uint64_t> WatchPeer(int pidfd, std::function<void()> on_exit) {
 }
 
 void UnwatchPeer(std::uint64_t token) noexcept { Monitor::Get().Unwatch(token); }
+
+Result<std::uint64_t> WatchReadable(int fd, std::function<void()> on_ready) {
+  return Monitor::Get().Watch(fd, std::move(on_ready), true);
+}
 
 }  // namespace interproc::internal

@@ -31,6 +31,11 @@ Result<std::uint64_t> WatchPeer(int pidfd, std::function<void()> on_exit);
 // After this returns, the callback of `token` is not running and never will.
 void UnwatchPeer(std::uint64_t token) noexcept;
 
+// Runs `on_ready` on the monitor thread each time `fd` is readable (level
+// triggered: it must consume what made it so), until UnwatchPeer(token). Takes
+// ownership of `fd`. Errors: ResourceExhausted, and the OS's.
+Result<std::uint64_t> WatchReadable(int fd, std::function<void()> on_ready);
+
 }  // namespace interproc::internal
 
 #endif  // INTERPROC_SRC_POSIX_PEER_MONITOR_POSIX_H_

@@ -6,7 +6,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -37,14 +38,6 @@ namespace {
 using internal::ObjectHeader;
 using internal::ObjectKind;
 using Type = ObjectProperty::Type;
-
-std::string UserName(uid_t uid) {
-  passwd pw{};
-  passwd* out = nullptr;
-  char buf[1024];
-  if (::getpwuid_r(uid, &pw, buf, sizeof(buf), &out) == 0 && out != nullptr) return pw.pw_name;
-  return std::to_string(uid);
-}
 
 void AddText(ObjectInfo* info, std::string key, std::string value) {
   info->properties.push_back({std::move(key), std::move(value), Type::kText});
@@ -300,7 +293,7 @@ void Describe(const std::string& path, const struct stat& st, const Name& name,
               ObjectInfo* info) {
   info->name = name;
   info->owner_uid = st.st_uid;
-  info->owner = UserName(st.st_uid);
+  info->owner = internal::UserName(st.st_uid);
   info->mode = st.st_mode & 07777;
   info->kind = "unknown";
   if (!S_ISREG(st.st_mode)) {
@@ -414,6 +407,45 @@ Result<bool> RemoveUnheld(const ObjectInfo& info) {
   return true;
 }
 
+// A channel party's identity socket ("chan<role>-<token>.<base>", see
+// channel_posix.cc) whose process is gone: nothing listens on it any more. A
+// socket younger than 3 seconds is left alone (its party may be between
+// bind and listen). True if `entry` is such a name, collected or not.
+bool CollectChannelIdentity(const std::string& dir, const std::string& entry, Scope scope,
+                            bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
+  if (entry.size() < 18 || entry.rfind("chan", 0) != 0 || (entry[4] != '0' && entry[4] != '1') ||
+      entry[5] != '-' || entry[16] != '.') {
+    return false;
+  }
+  const std::string base = entry.substr(17);
+  if (base.rfind(prefix, 0) != 0) return true;
+  const std::string path = dir + "/" + entry;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) {
+    return true;
+  }
+  if (::time(nullptr) - st.st_ctime < 3) return true;
+  Result<internal::UnixAddress> addr = internal::MakeUnixAddress(path);
+  if (!addr.has_value()) return true;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.is_valid()) return true;
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->addr), addr->len) == 0 ||
+      errno != ECONNREFUSED) {
+    return true;  // a live party (which drains the connection), or unknown
+  }
+  ObjectInfo info;
+  const Name name(base, scope);
+  info.name = name.valid() ? name : Name("x", scope);
+  info.kind = "channel";
+  info.owner_uid = st.st_uid;
+  info.owner = internal::UserName(st.st_uid);
+  info.mode = st.st_mode & 07777;
+  info.detail = "stale identity socket " + path;
+  AddText(&info, "socket", path);
+  if (dry_run || ::unlink(path.c_str()) == 0) out->push_back(std::move(info));
+  return true;
+}
+
 // The socket files of dead servers: "<kind>.<base>" in this user's socket
 // directories whose name guard no process holds (or that has none).
 void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
@@ -436,6 +468,7 @@ void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInf
     while (dirent* e = ::readdir(d)) entries.emplace_back(e->d_name);
     ::closedir(d);
     for (const std::string& entry : entries) {
+      if (CollectChannelIdentity(dir, entry, scope, dry_run, prefix, out)) continue;
       const SockKind* kind = nullptr;
       for (const SockKind& k : kKinds) {
         if (entry.rfind(k.prefix, 0) == 0) kind = &k;
@@ -457,7 +490,7 @@ void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInf
       info.name = name;
       info.kind = internal::ObjectKindName(static_cast<std::uint16_t>(kind->kind));
       info.owner_uid = st.st_uid;
-      info.owner = UserName(st.st_uid);
+      info.owner = internal::UserName(st.st_uid);
       info.mode = st.st_mode & 07777;
       info.detail = "stale socket " + path;
       AddText(&info, "socket", path);

@@ -1,5 +1,6 @@
 #include "socket_dir_posix.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,17 @@ Result<UnixAddress> MakeUnixAddress(const std::string& path) {
   std::memcpy(a.addr.sun_path, path.c_str(), path.size() + 1);
   a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   return a;
+}
+
+std::string UserName(std::uint32_t uid) {
+  char buf[1024];
+  passwd pw{};
+  passwd* out = nullptr;
+  if (::getpwuid_r(uid, &pw, buf, sizeof(buf), &out) == 0 && out != nullptr &&
+      out->pw_name != nullptr) {
+    return out->pw_name;
+  }
+  return std::to_string(uid);
 }
 
 }  // namespace interproc::internal

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cstdint>
 #include <string>
 
 #include "interproc/name.h"
@@ -38,6 +39,9 @@ struct UnixAddress {
   socklen_t len = 0;
 };
 Result<UnixAddress> MakeUnixAddress(const std::string& path);
+
+// The user name of `uid` (getpwuid_r), or the number if it has none.
+std::string UserName(std::uint32_t uid);
 
 }  // namespace interproc::internal
 

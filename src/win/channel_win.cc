@@ -93,6 +93,20 @@ class WinChannelPlatform final : public ChannelPlatform {
     ::SetEvent(events_[word_id].get());
   }
 
+  // Windows has no kernel record to offer for a file mapping: the peer takes
+  // the pid in our slot as our claim (ChannelPeer::verified is false), so the
+  // token only says that a pid is there to take.
+  Result<std::uint64_t> PublishIdentity(int) noexcept override { return 1; }
+  void WithdrawIdentity() noexcept override {}
+  Result<ChannelPeer> IdentifyPeer(int, std::uint64_t, std::uint32_t claimed_pid,
+                                   Deadline) override {
+    ChannelPeer peer;
+    peer.pid = claimed_pid;
+    peer.user = win::ProcessUser(claimed_pid);
+    peer.verified = false;
+    return peer;
+  }
+
  private:
   UniqueWinHandle section_;
   void* view_ = nullptr;

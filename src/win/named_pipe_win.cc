@@ -30,46 +30,6 @@ std::wstring PipePathW(const Name& name) {
          base;
 }
 
-std::string Narrow(const wchar_t* s) {
-  const int n = ::WideCharToMultiByte(CP_UTF8, 0, s, -1, nullptr, 0, nullptr, nullptr);
-  if (n <= 1) return std::string();
-  std::string out(static_cast<std::size_t>(n), '\0');
-  ::WideCharToMultiByte(CP_UTF8, 0, s, -1, out.data(), n, nullptr, nullptr);
-  out.resize(static_cast<std::size_t>(n - 1));
-  return out;
-}
-
-// "DOMAIN\account" of the process's token user, or its SID string.
-std::string ProcessUser(ProcessId pid) {
-  UniqueWinHandle proc(::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
-  if (!proc.is_valid()) return std::string();
-  HANDLE raw = nullptr;
-  if (!::OpenProcessToken(proc.get(), TOKEN_QUERY, &raw)) return std::string();
-  UniqueWinHandle token(raw);
-  alignas(TOKEN_USER) unsigned char buf[512];
-  DWORD len = 0;
-  if (!::GetTokenInformation(token.get(), TokenUser, buf, sizeof(buf), &len)) {
-    return std::string();
-  }
-  PSID sid = reinterpret_cast<TOKEN_USER*>(buf)->User.Sid;
-  wchar_t account[256];
-  wchar_t domain[256];
-  DWORD account_len = 256;
-  DWORD domain_len = 256;
-  SID_NAME_USE use{};
-  if (::LookupAccountSidW(nullptr, sid, account, &account_len, domain, &domain_len, &use)) {
-    std::string d = Narrow(domain);
-    return d.empty() ? Narrow(account) : d + "\\" + Narrow(account);
-  }
-  wchar_t* text = nullptr;
-  if (::ConvertSidToStringSidW(sid, &text)) {
-    std::string s = Narrow(text);
-    ::LocalFree(text);
-    return s;
-  }
-  return std::string();
-}
-
 // A Local pipe's owner must be this user: the token's user, or the token's
 // default owner (an elevated administrator's objects are owned by
 // Administrators). Global pipes are not owner-checked; their DACL decides.
@@ -302,7 +262,7 @@ struct NamedPipeClient::Impl {
 
 Result<std::string> NamedPipePath(const Name& name) {
   INTERPROC_RETURN_IF_ERROR(name.Validate());
-  return internal::Narrow(internal::PipePathW(name).c_str());
+  return win::Narrow(internal::PipePathW(name).c_str());
 }
 
 NamedPipeServer::NamedPipeServer() noexcept = default;
@@ -394,7 +354,7 @@ Result<void> NamedPipeInstance::Accept(Deadline deadline) {
   ULONG pid = 0;
   if (::GetNamedPipeClientProcessId(c.h.get(), &pid)) {
     c.peer.pid = pid;
-    c.peer.user = internal::ProcessUser(pid);
+    c.peer.user = win::ProcessUser(pid);
   }
   return {};
 }
@@ -518,7 +478,7 @@ Result<NamedPipeClient> NamedPipeClient::Connect(const Name& name, Deadline dead
   ULONG pid = 0;
   if (::GetNamedPipeServerProcessId(h.get(), &pid)) {
     c.peer.pid = pid;
-    c.peer.user = internal::ProcessUser(pid);
+    c.peer.user = win::ProcessUser(pid);
   }
   c.h = std::move(h);
   INTERPROC_RETURN_IF_ERROR(c.MakeEvents());

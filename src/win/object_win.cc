@@ -1,6 +1,7 @@
 #include "win/object_win.h"
 
 #include <aclapi.h>
+#include <sddl.h>
 
 #include <utility>
 
@@ -240,6 +241,46 @@ Result<void> TryWaitSignalled(HANDLE h) {
     return Error(Errc::kWouldBlock, "WaitForSingleObject", WAIT_TIMEOUT);
   }
   return r;
+}
+
+std::string Narrow(const wchar_t* s) {
+  const int n = ::WideCharToMultiByte(CP_UTF8, 0, s, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return std::string();
+  std::string out(static_cast<std::size_t>(n), '\0');
+  ::WideCharToMultiByte(CP_UTF8, 0, s, -1, out.data(), n, nullptr, nullptr);
+  out.resize(static_cast<std::size_t>(n - 1));
+  return out;
+}
+
+// "DOMAIN\account" of the process's token user, or its SID string.
+std::string ProcessUser(std::uint32_t pid) {
+  UniqueWinHandle proc(::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
+  if (!proc.is_valid()) return std::string();
+  HANDLE raw = nullptr;
+  if (!::OpenProcessToken(proc.get(), TOKEN_QUERY, &raw)) return std::string();
+  UniqueWinHandle token(raw);
+  alignas(TOKEN_USER) unsigned char buf[512];
+  DWORD len = 0;
+  if (!::GetTokenInformation(token.get(), TokenUser, buf, sizeof(buf), &len)) {
+    return std::string();
+  }
+  PSID sid = reinterpret_cast<TOKEN_USER*>(buf)->User.Sid;
+  wchar_t account[256];
+  wchar_t domain[256];
+  DWORD account_len = 256;
+  DWORD domain_len = 256;
+  SID_NAME_USE use{};
+  if (::LookupAccountSidW(nullptr, sid, account, &account_len, domain, &domain_len, &use)) {
+    std::string d = Narrow(domain);
+    return d.empty() ? Narrow(account) : d + "\\" + Narrow(account);
+  }
+  wchar_t* text = nullptr;
+  if (::ConvertSidToStringSidW(sid, &text)) {
+    std::string s = Narrow(text);
+    ::LocalFree(text);
+    return s;
+  }
+  return std::string();
 }
 
 }  // namespace interproc::win

@@ -151,6 +151,12 @@ Fn NtdllFunction(const char* name) {
 // The portable error of a failed NTSTATUS.
 Error FromNtStatus(const char* call, LONG status);
 
+// UTF-8 of a wide string.
+std::string Narrow(const wchar_t* s);
+// "DOMAIN\account" of the process's token user, or its SID string ("" if the
+// process cannot be opened).
+std::string ProcessUser(std::uint32_t pid);
+
 }  // namespace interproc::win
 
 #endif  // INTERPROC_SRC_WIN_OBJECT_WIN_H_

@@ -256,6 +256,8 @@ int UseDamagedChannel(Channel& ch, const char* who) {
     }
     expect(ch.Send(AsBytes("after garbage"), d()), "Send", {Errc::kTimedOut});
     expect(ch.Loan(16, d()), "Loan", {Errc::kTimedOut});
+    // A garbled identity word names nobody, or not the peer, or nothing yet.
+    expect(ch.Peer(d()), "Peer", {Errc::kTimedOut, Errc::kUnsupported});
   }
   (void)ch.peer_connected();
   (void)ch.overwritten();

@@ -34,12 +34,6 @@ using testing::AsBytes;
 using testing::ChildArg;
 using testing::ScopedRemove;
 
-#define INTERPROC_REQUIRE_NOBODY()                                    \
-  do {                                                                \
-    if (!::interproc::testing::CanDropToNobody())                     \
-      GTEST_SKIP() << "needs root on Linux to run a child as nobody"; \
-  } while (false)
-
 // A receiver that counts handler runs and returns code + 1.
 struct Counting {
   Name name = testing::UniqueName("cd");

@@ -30,12 +30,6 @@ using testing::ChildArg;
 using testing::ScopedRemove;
 using testing::Text;
 
-#define INTERPROC_REQUIRE_NOBODY()                                    \
-  do {                                                                \
-    if (!::interproc::testing::CanDropToNobody())                     \
-      GTEST_SKIP() << "needs root on Linux to run a child as nobody"; \
-  } while (false)
-
 #if !defined(_WIN32)
 std::string SocketFile(const Name& n, const char* kind) {
   const std::string dir = n.scope() == Scope::kGlobal

@@ -252,12 +252,6 @@ TEST(NamedPipeFault, BadOrTruncatedWelcomeIsRefused) {
   }
 }
 
-#define INTERPROC_REQUIRE_NOBODY()                                    \
-  do {                                                                \
-    if (!::interproc::testing::CanDropToNobody())                     \
-      GTEST_SKIP() << "needs root on Linux to run a child as nobody"; \
-  } while (false)
-
 // As nobody: connects; exits 0 on success after a round trip, 2 on
 // PermissionDenied.
 INTERPROC_TEST_CHILD(PipeNobodyClient) {

@@ -25,12 +25,6 @@ using testing::ChildArg;
 
 using testing::ScopedRemove;
 
-#define INTERPROC_REQUIRE_NOBODY()                                                  \
-  do {                                                                              \
-    if (!::interproc::testing::CanDropToNobody())                                   \
-      GTEST_SKIP() << "needs root on Linux to run a child as nobody";               \
-  } while (false)
-
 // Names of the four objects of one test: "<base>-shm", "-mtx", "-sem", "-evt".
 struct Four {
   explicit Four(Scope scope) : base(testing::UniqueName("four", scope)) {}

@@ -108,6 +108,12 @@ long CurrentThreadId();
 void WaitUntilAsleep(long pid, long tid);
 // True when the process may drop to `nobody` (root on Linux).
 bool CanDropToNobody();
+// Skips the test unless CanDropToNobody().
+#define INTERPROC_REQUIRE_NOBODY()                                    \
+  do {                                                                \
+    if (!::interproc::testing::CanDropToNobody())                     \
+      GTEST_SKIP() << "needs root on Linux to run a child as nobody"; \
+  } while (false)
 
 using ChildFunction = int (*)();
 bool RegisterChild(const char* name, ChildFunction fn);

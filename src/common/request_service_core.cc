@@ -147,6 +147,8 @@ struct ServedClient {
   std::byte* request = nullptr;
   std::byte* response = nullptr;
   std::uint32_t pid = 0;
+  std::uint32_t uid = 0;
+  bool verified = false;
   std::uint64_t watch = 0;
   std::atomic<bool> dead{false};
   std::atomic<bool> recheck{false};  // news arrived while another thread served it
@@ -296,6 +298,19 @@ struct RequestServer::Impl {
         m->region_bytes() != internal::ClientRegionBytes(cfg.max_request, cfg.max_response)) {
       return Error(Errc::kProtocol, "service: a damaged client object");
     }
+    Result<internal::ClientIdentity> who =
+        internal::IdentifyClient(name, e.identity.load(std::memory_order_acquire), pid);
+    if (!who.has_value()) {
+      // Nothing listens for its token: the client left (or is leaving, or
+      // died), unless it is still registered and runs.
+      if (who.error().code() == Errc::kNotFound &&
+          (e.state.load(std::memory_order_acquire) !=
+               static_cast<std::uint32_t>(EntryState::kRegistered) ||
+           !ProcessAlive(pid, start))) {
+        return who.error();
+      }
+      return Error(Errc::kProtocol, "service: the client's identity does not check out");
+    }
     std::uint64_t token = 0;
     const ProcessCheck check = internal::WatchProcess(
         pid, start,
@@ -309,7 +324,9 @@ struct RequestServer::Impl {
     c.control = reinterpret_cast<ClientControl*>(c.object->region());
     c.request = c.object->region() + internal::kServicePage;
     c.response = c.request + (cfg.max_request + 63) / 64 * 64;
-    c.pid = pid;
+    c.pid = who->pid;
+    c.uid = who->uid;
+    c.verified = who->verified;
     c.attached = true;
     c.watch = token;
     connected.fetch_add(1, std::memory_order_relaxed);
@@ -361,7 +378,7 @@ struct RequestServer::Impl {
       CutOffLocked(i);
       return;
     }
-    const CallerInfo caller{c.pid, i};
+    const CallerInfo caller{c.pid, i, c.uid, c.verified};
     // A handler that throws fails this call, not the server.
     Result<std::size_t> r = Error(Errc::kInternal, "RequestServer handler: threw an exception");
     try {
@@ -556,6 +573,7 @@ struct RequestClient::Impl {
   std::atomic<bool> server_dead{false};
   std::uint32_t index = 0;
   std::unique_ptr<ServiceObject> object;
+  std::shared_ptr<void> identity;  // this connection's identity socket (Linux)
   ClientControl* ctl = nullptr;
   // Read by the thread that watches the server.
   std::atomic<ServiceObject*> wake_object{nullptr};
@@ -596,6 +614,7 @@ struct RequestClient::Impl {
     wake_object.store(nullptr);
     wake_ctl.store(nullptr);
     object.reset();
+    identity.reset();  // after the entry: the server never asks for a withdrawn token
     objects = internal::ClientObjects();
     control = nullptr;
     ctl = nullptr;
@@ -681,6 +700,13 @@ struct RequestClient::Impl {
       return obj.error();
     }
     object = std::move(obj).value();
+    Result<std::uint64_t> id = internal::PublishClientIdentity(name, &identity);
+    if (!id.has_value()) {
+      ReleaseEntry(e);
+      Disconnect();
+      return id.error();
+    }
+    e.identity.store(*id, std::memory_order_relaxed);  // published by the state's release
     ctl = reinterpret_cast<ClientControl*>(object->region());
     wake_ctl.store(ctl);
     wake_object.store(object.get());

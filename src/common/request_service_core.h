@@ -105,6 +105,22 @@ Result<std::unique_ptr<ServiceObject>> CreateClientObject(const Name& service,
 // Errors: NotFound, PermissionDenied, Protocol.
 Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std::uint32_t index,
                                                         std::uint32_t nonce);
+// Publishes the calling client's identity for `service` and returns its token
+// for the client's entry (0: this platform publishes none), with `*holder`
+// withdrawing it when destroyed. Errors: ResourceExhausted, PermissionDenied.
+Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder);
+
+// Who a registered client is. Linux: the process listening for `token`, which
+// must be `claimed_pid` (Protocol otherwise, or for token 0; NotFound if
+// nothing listens). Windows: the claim, unverified.
+struct ClientIdentity {
+  std::uint32_t pid = 0;
+  std::uint32_t uid = 0;
+  bool verified = false;
+};
+Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
+                                      std::uint32_t claimed_pid);
+
 // Removes the name of a dead client's object (nothing to do where names die
 // with their last handle).
 void RemoveClientObject(const Name& service, std::uint32_t index, std::uint32_t nonce) noexcept;

@@ -24,7 +24,8 @@ namespace interproc::internal {
 
 inline constexpr std::uint32_t kServiceMagic = 0x56525349;  // "ISRV"
 inline constexpr std::uint32_t kClientMagic = 0x544c4349;   // "ICLT"
-inline constexpr std::uint32_t kServiceVersion = 1;
+// 2: a client publishes an identity token in its entry (ClientEntry::identity).
+inline constexpr std::uint32_t kServiceVersion = 2;
 inline constexpr std::size_t kServicePage = 4096;
 
 struct ServiceConfig {
@@ -53,6 +54,9 @@ struct alignas(64) ClientEntry {
   std::atomic<std::uint32_t> pid;
   std::atomic<std::uint32_t> nonce;       // names the client object
   std::atomic<std::uint64_t> start_time;  // the client's start time
+  // Linux: the token of the client's identity socket (identity_socket_posix.h),
+  // written before the entry says kRegistered. Windows: 0.
+  std::atomic<std::uint64_t> identity;
 };
 
 struct alignas(64) ServiceHot {

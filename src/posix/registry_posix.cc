@@ -25,6 +25,7 @@
 #include "common/process_start.h"
 #include "common/process_watch.h"
 #include "common/service_layout.h"
+#include "identity_socket_posix.h"
 #include "interproc/named_pipe.h"
 #include "interproc/registry.h"
 #include "object_posix.h"
@@ -407,17 +408,24 @@ Result<bool> RemoveUnheld(const ObjectInfo& info) {
   return true;
 }
 
-// A channel party's identity socket ("chan<role>-<token>.<base>", see
-// channel_posix.cc) whose process is gone: nothing listens on it any more. A
-// socket younger than 3 seconds is left alone (its party may be between
-// bind and listen). True if `entry` is such a name, collected or not.
-bool CollectChannelIdentity(const std::string& dir, const std::string& entry, Scope scope,
-                            bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
-  if (entry.size() < 18 || entry.rfind("chan", 0) != 0 || (entry[4] != '0' && entry[4] != '1') ||
-      entry[5] != '-' || entry[16] != '.') {
-    return false;
+// An identity socket ("<prefix>-<token>.<base>", identity_socket_posix.h)
+// whose process is gone: nothing listens on it any more. A socket younger than
+// 3 seconds is left alone (its process may be between bind and listen). True
+// if `entry` is such a name, collected or not.
+bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Scope scope,
+                           bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
+  const char* kind = nullptr;
+  std::size_t base_at = 0;
+  for (const char* p : internal::kIdentitySocketPrefixes) {
+    const std::size_t n = std::strlen(p);
+    if (entry.size() > n + 12 && entry.compare(0, n, p) == 0 && entry[n] == '-' &&
+        entry[n + 11] == '.') {
+      kind = p;
+      base_at = n + 12;
+    }
   }
-  const std::string base = entry.substr(17);
+  if (kind == nullptr) return false;
+  const std::string base = entry.substr(base_at);
   if (base.rfind(prefix, 0) != 0) return true;
   const std::string path = dir + "/" + entry;
   struct stat st {};
@@ -436,7 +444,7 @@ bool CollectChannelIdentity(const std::string& dir, const std::string& entry, Sc
   ObjectInfo info;
   const Name name(base, scope);
   info.name = name.valid() ? name : Name("x", scope);
-  info.kind = "channel";
+  info.kind = std::strncmp(kind, "chan", 4) == 0 ? "channel" : "service_client";
   info.owner_uid = st.st_uid;
   info.owner = internal::UserName(st.st_uid);
   info.mode = st.st_mode & 07777;
@@ -468,7 +476,7 @@ void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInf
     while (dirent* e = ::readdir(d)) entries.emplace_back(e->d_name);
     ::closedir(d);
     for (const std::string& entry : entries) {
-      if (CollectChannelIdentity(dir, entry, scope, dry_run, prefix, out)) continue;
+      if (CollectIdentitySocket(dir, entry, scope, dry_run, prefix, out)) continue;
       const SockKind* kind = nullptr;
       for (const SockKind& k : kKinds) {
         if (entry.rfind(k.prefix, 0) == 0) kind = &k;

@@ -16,16 +16,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "../common/channel_layout.h"
 #include "../common/request_service_core.h"
 #include "futex_posix.h"
+#include "identity_socket_posix.h"
 #include "object_posix.h"
 #include "peer_monitor_posix.h"
+#include "socket_dir_posix.h"
 #include "sys_posix.h"
 
 namespace interproc::internal {
@@ -171,6 +175,25 @@ Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std
                              OpenObject(ClientObjectName(service, index, nonce),
                                         ObjectKind::kServiceClient, Access::kReadWrite));
   return PosixServiceObject::Map(std::move(file));
+}
+
+Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder) {
+  auto socket = std::make_shared<IdentitySocket>();
+  // Only the server asks, and client objects are owner-only: so is this.
+  INTERPROC_ASSIGN_OR_RETURN(std::uint64_t token, socket->Publish(service, "rcid", 0600));
+  *holder = std::move(socket);
+  return token;
+}
+
+Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
+                                      std::uint32_t claimed_pid) {
+  if (token == 0) return Error(Errc::kProtocol, "service: a client without an identity");
+  // The client's monitor thread drains the backlog; a connect never waits for
+  // the client itself, so a stopped client costs the server nothing here.
+  INTERPROC_ASSIGN_OR_RETURN(SocketCredentials cred,
+                             IdentifyListener(service, "rcid", token, claimed_pid,
+                                              Deadline::In(std::chrono::milliseconds(10))));
+  return ClientIdentity{cred.pid, cred.uid, true};
 }
 
 void RemoveClientObject(const Name& service, std::uint32_t index, std::uint32_t nonce) noexcept {

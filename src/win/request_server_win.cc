@@ -446,4 +446,12 @@ Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std
 void RemoveClientObject(const Name&, std::uint32_t, std::uint32_t) noexcept {}
 void RemoveOrphanedClientObjects(const Name&) noexcept {}
 
+// A file mapping has no kernel record of who maps it: the entry's pid is the
+// client's claim (CallerInfo::verified is false).
+Result<std::uint64_t> PublishClientIdentity(const Name&, std::shared_ptr<void>*) { return 0; }
+
+Result<ClientIdentity> IdentifyClient(const Name&, std::uint64_t, std::uint32_t claimed_pid) {
+  return ClientIdentity{claimed_pid, 0, false};
+}
+
 }  // namespace interproc::internal

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,6 +26,10 @@
 #include "interproc/request_server.h"
 #include "request_serving.h"
 #include "test_support.h"
+
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define INTERPROC_RS_SANITIZED 1
@@ -161,6 +166,56 @@ TEST(RequestServerMp, MillionCheckedCallsFromFourClientProcesses) {
   EXPECT_TRUE(serving.Stop());
   EXPECT_EQ(checker.bad(), 0u) << checker.first_error();
   EXPECT_EQ(checker.answered(), kClients * kPerClient);
+  EXPECT_EQ(s->protocol_errors(), 0u);
+}
+
+// ------------------------------------------------------------ who calls
+
+// The handler learns each calling process: on Linux its pid and uid as the
+// kernel knows them (CallerInfo::verified); on Windows the pid it claims.
+TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
+  constexpr std::size_t kMaxPayload = 64;
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove cleanup(n);
+  auto s = RequestServer::Create(n, Options(kMaxPayload));
+  ASSERT_TRUE(s) << s.error();
+  StreamChecker checker(kMaxPayload);
+  std::mutex mu;
+  std::map<ProcessId, CallerInfo> callers;
+  Serving serving(
+      *s,
+      [&](const CallerInfo& who, std::span<const std::byte> req,
+          std::span<std::byte> resp) -> Result<std::size_t> {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          callers[who.pid] = who;
+        }
+        if (auto a = checker.Answer(req, resp)) return *a;
+        return Error(Errc::kInvalidArgument, "test handler: not a stream request");
+      },
+      2);
+  std::vector<testing::Child> children;
+  for (int i = 0; i < 2; ++i) {
+    children.push_back(testing::SpawnChild("RsMpStream", {{"name", n.str()},
+                                                          {"stream", std::to_string(i)},
+                                                          {"count", "20"},
+                                                          {"maxp", std::to_string(kMaxPayload)}}));
+  }
+  for (auto& c : children) EXPECT_EQ(c.Join(testing::Scaled(60s)), 0);
+  EXPECT_TRUE(serving.Stop());
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(callers.size(), 2u);
+  for (auto& c : children) {
+    ASSERT_EQ(callers.count(c.pid()), 1u) << "no call seen from child " << c.pid();
+    const CallerInfo& who = callers[c.pid()];
+#if defined(_WIN32)
+    EXPECT_FALSE(who.verified);
+    EXPECT_EQ(who.uid, 0u);
+#else
+    EXPECT_TRUE(who.verified);
+    EXPECT_EQ(who.uid, ::geteuid());
+#endif
+  }
   EXPECT_EQ(s->protocol_errors(), 0u);
 }
 

@@ -140,10 +140,11 @@ struct ChannelPeer {
   // Linux: the uid's user name, or the number if it has none.
   // Windows: "DOMAIN\account" of the pid's token user, or its SID string.
   std::string user;
-  // Linux: true. The peer listens on a socket named after this channel, its
-  // role and a random token it wrote into its slot; the kernel reports who
-  // listens there (SO_PEERCRED), and that pid must be the one in the slot.
-  // Windows: false. The pid is the peer's own claim in shared memory.
+  // True: the kernel vouches for pid (and uid). The peer published an object
+  // named after this channel, its role and a random token it wrote into its
+  // slot (Linux: a listening socket, read with SO_PEERCRED; Windows: the only
+  // instance of a named pipe, read with GetNamedPipeServerProcessId), and the
+  // process the kernel names must be the one in the slot.
   bool verified = false;
 };
 

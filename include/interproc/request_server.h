@@ -57,10 +57,11 @@ struct CallerInfo {
   ProcessId pid = 0;
   std::uint32_t client_index = 0;  // the client's slot, stable while it is connected
   std::uint32_t uid = 0;           // Linux: the client's user id. Windows: 0.
-  // Linux: true. The client listens on a socket named after the service and a
-  // random token it wrote into its entry; the server read SO_PEERCRED there
-  // when the client connected, and that pid had to be the one in the entry.
-  // Windows: false. The pid is the client's own claim in shared memory.
+  // True: the kernel vouched for pid (and uid) when the client connected. The
+  // client published an object named after the service and a random token it
+  // wrote into its entry (Linux: a listening socket, SO_PEERCRED; Windows: a
+  // named pipe, GetNamedPipeServerProcessId), and that pid had to be the one
+  // in the entry.
   bool verified = false;
 };
 

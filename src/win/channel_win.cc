@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "common/channel_core.h"
+#include "win/identity_pipe_win.h"
 #include "win/object_win.h"
 
 namespace interproc::internal {
@@ -93,24 +94,32 @@ class WinChannelPlatform final : public ChannelPlatform {
     ::SetEvent(events_[word_id].get());
   }
 
-  // Windows has no kernel record to offer for a file mapping: the peer takes
-  // the pid in our slot as our claim (ChannelPeer::verified is false), so the
-  // token only says that a pid is there to take.
-  Result<std::uint64_t> PublishIdentity(int) noexcept override { return 1; }
-  void WithdrawIdentity() noexcept override {}
-  Result<ChannelPeer> IdentifyPeer(int, std::uint64_t, std::uint32_t claimed_pid,
-                                   Deadline) override {
+  // Identity (Channel::Peer): a pipe only this process can have created
+  // (identity_pipe_win.h).
+  Result<std::uint64_t> PublishIdentity(int party) noexcept override {
+    return identity_.Publish(name_, party == 0 ? "chid0" : "chid1");
+  }
+  void WithdrawIdentity() noexcept override { identity_.Withdraw(); }
+  Result<ChannelPeer> IdentifyPeer(int party, std::uint64_t token, std::uint32_t claimed_pid,
+                                   Deadline deadline) override {
+    INTERPROC_ASSIGN_OR_RETURN(std::uint32_t pid,
+                               win::IdentifyPipeServer(name_, party == 0 ? "chid0" : "chid1", token,
+                                                       claimed_pid, deadline));
     ChannelPeer peer;
-    peer.pid = claimed_pid;
-    peer.user = win::ProcessUser(claimed_pid);
-    peer.verified = false;
+    peer.pid = pid;
+    peer.user = win::ProcessUser(pid);
+    peer.verified = true;
     return peer;
   }
+
+  void SetName(const Name& name) { name_ = name; }
 
  private:
   UniqueWinHandle section_;
   void* view_ = nullptr;
   UniqueWinHandle events_[kChannelWords];
+  Name name_{"x"};
+  win::IdentityPipe identity_;
 };
 
 win::NamedOps SectionOps(const Name& name, std::uint64_t total) {
@@ -161,6 +170,7 @@ Result<std::unique_ptr<ChannelPlatform>> OpenChannelPlatform(const Name& name,
                                                              const Permissions& perms,
                                                              bool* created) {
   auto platform = std::make_unique<WinChannelPlatform>();
+  platform->SetName(name);
   // The events first: nothing is published that could fail afterwards.
   INTERPROC_RETURN_IF_ERROR(platform->OpenEvents(name, perms));
   const std::uint64_t region_bytes = ChannelRegionBytes(cfg);

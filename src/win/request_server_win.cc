@@ -29,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -36,6 +37,7 @@
 #include "common/channel_layout.h"
 #include "common/process_start.h"
 #include "common/request_service_core.h"
+#include "win/identity_pipe_win.h"
 #include "win/object_win.h"
 
 namespace interproc::internal {
@@ -446,12 +448,21 @@ Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std
 void RemoveClientObject(const Name&, std::uint32_t, std::uint32_t) noexcept {}
 void RemoveOrphanedClientObjects(const Name&) noexcept {}
 
-// A file mapping has no kernel record of who maps it: the entry's pid is the
-// client's claim (CallerInfo::verified is false).
-Result<std::uint64_t> PublishClientIdentity(const Name&, std::shared_ptr<void>*) { return 0; }
+// A pipe only the client can have created (identity_pipe_win.h).
+Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder) {
+  auto pipe = std::make_shared<win::IdentityPipe>();
+  INTERPROC_ASSIGN_OR_RETURN(std::uint64_t token, pipe->Publish(service, "rcid"));
+  *holder = std::move(pipe);
+  return token;
+}
 
-Result<ClientIdentity> IdentifyClient(const Name&, std::uint64_t, std::uint32_t claimed_pid) {
-  return ClientIdentity{claimed_pid, 0, false};
+Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
+                                      std::uint32_t claimed_pid) {
+  if (token == 0) return Error(Errc::kProtocol, "service: a client without an identity");
+  INTERPROC_ASSIGN_OR_RETURN(std::uint32_t pid,
+                             win::IdentifyPipeServer(service, "rcid", token, claimed_pid,
+                                                     Deadline::In(std::chrono::milliseconds(10))));
+  return ClientIdentity{pid, 0, true};
 }
 
 }  // namespace interproc::internal

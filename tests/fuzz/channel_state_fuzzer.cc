@@ -55,7 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)client->TrySend(payload);
     }
     if (auto v = client->ReceiveView(Deadline::Now())) (void)v->bytes();
+    (void)client->Peer(Deadline::Now());  // the server's identity word, scribbled on
   }
+  (void)server->Peer(Deadline::Now());
   std::vector<std::byte> out;
   (void)server->TryReceive(out);
   (void)server->TrySend(payload);

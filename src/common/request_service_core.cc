@@ -289,27 +289,27 @@ struct RequestServer::Impl {
     if (e.server_gen.load(std::memory_order_acquire) != gen) {
       return Error(Errc::kProtocol, "service: a registration for another server");
     }
-    INTERPROC_ASSIGN_OR_RETURN(std::unique_ptr<ServiceObject> m,
-                               internal::OpenClientObject(name, i, nonce));
+    Result<internal::AttachedClient> attached = internal::AttachClientObject(
+        objects, name, i, nonce, pid, e.identity.load(std::memory_order_acquire));
+    if (!attached.has_value()) {
+      // No registration or identity: the client left (or is leaving, or
+      // died), unless it is still registered and runs.
+      if (attached.error().code() == Errc::kNotFound &&
+          (e.state.load(std::memory_order_acquire) !=
+               static_cast<std::uint32_t>(EntryState::kRegistered) ||
+           !ProcessAlive(pid, start))) {
+        return attached.error();
+      }
+      return Error(Errc::kProtocol, "service: the client's registration does not check out");
+    }
+    std::unique_ptr<ServiceObject> m = std::move(attached->object);
+    const internal::ClientIdentity who = attached->who;
     ClientControl header{};
     std::memcpy(static_cast<void*>(&header), m->region(), offsetof(ClientControl, call));
     if (header.magic != internal::kClientMagic || header.version != internal::kServiceVersion ||
         header.max_request != cfg.max_request || header.max_response != cfg.max_response ||
         m->region_bytes() != internal::ClientRegionBytes(cfg.max_request, cfg.max_response)) {
       return Error(Errc::kProtocol, "service: a damaged client object");
-    }
-    Result<internal::ClientIdentity> who =
-        internal::IdentifyClient(name, e.identity.load(std::memory_order_acquire), pid);
-    if (!who.has_value()) {
-      // Nothing listens for its token: the client left (or is leaving, or
-      // died), unless it is still registered and runs.
-      if (who.error().code() == Errc::kNotFound &&
-          (e.state.load(std::memory_order_acquire) !=
-               static_cast<std::uint32_t>(EntryState::kRegistered) ||
-           !ProcessAlive(pid, start))) {
-        return who.error();
-      }
-      return Error(Errc::kProtocol, "service: the client's identity does not check out");
     }
     std::uint64_t token = 0;
     const ProcessCheck check = internal::WatchProcess(
@@ -324,9 +324,9 @@ struct RequestServer::Impl {
     c.control = reinterpret_cast<ClientControl*>(c.object->region());
     c.request = c.object->region() + internal::kServicePage;
     c.response = c.request + (cfg.max_request + 63) / 64 * 64;
-    c.pid = who->pid;
-    c.uid = who->uid;
-    c.verified = who->verified;
+    c.pid = who.pid;
+    c.uid = who.uid;
+    c.verified = who.verified;
     c.attached = true;
     c.watch = token;
     connected.fetch_add(1, std::memory_order_relaxed);
@@ -420,6 +420,7 @@ struct RequestServer::Impl {
     }
     if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
       Sweep();
+      internal::SweepRegistrations(objects);
       if (++sweeps % 5 == 0) internal::RemoveOrphanedClientObjects(name);
     }
   }
@@ -700,7 +701,8 @@ struct RequestClient::Impl {
       return obj.error();
     }
     object = std::move(obj).value();
-    Result<std::uint64_t> id = internal::PublishClientIdentity(name, &identity);
+    Result<std::uint64_t> id =
+        internal::RegisterClientObject(objects, name, i, nonce, *object, &identity);
     if (!id.has_value()) {
       ReleaseEntry(e);
       Disconnect();

@@ -66,6 +66,7 @@ struct ServerObjects {
   std::uint32_t gen = 0;
   std::uint64_t my_state = 0;  // PackParty(kAttached, gen, this pid)
   std::shared_ptr<void> keep;  // anything else that must live as long
+  std::shared_ptr<void> registrar;  // Linux: where clients register (the platform's)
 };
 
 // What a client holds while connected.
@@ -101,25 +102,38 @@ Result<ClientObjects> OpenServiceObjects(const Name& name);
 Result<std::unique_ptr<ServiceObject>> CreateClientObject(const Name& service,
                                                           std::uint32_t index, std::uint32_t nonce,
                                                           const ServiceConfig& cfg);
-// Opens client object `index`/`nonce` (its region not yet validated).
-// Errors: NotFound, PermissionDenied, Protocol.
-Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std::uint32_t index,
-                                                        std::uint32_t nonce);
-// Publishes the calling client's identity for `service` and returns its token
-// for the client's entry (0: this platform publishes none), with `*holder`
-// withdrawing it when destroyed. Errors: ResourceExhausted, PermissionDenied.
-Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder);
 
-// Who a registered client is. Linux: the process listening for `token`, which
-// must be `claimed_pid` (Protocol otherwise, or for token 0; NotFound if
-// nothing listens). Windows: the claim, unverified.
+// Makes the calling client's `object` (entry `index`, `nonce`) reachable by the
+// server of `objects`, and tells it who the client is. Linux: sends the
+// object's descriptor over the server's registration socket, whose listener
+// must be the server's pid (Protocol otherwise); the kernel attaches the
+// client's credentials. Windows: publishes an identity pipe. Returns the token
+// for the entry's `identity` (Linux: 0) and, in `*holder`, what must live as
+// long as the connection. Errors: ResourceExhausted, PermissionDenied, Protocol.
+Result<std::uint64_t> RegisterClientObject(const ClientObjects& objects, const Name& service,
+                                           std::uint32_t index, std::uint32_t nonce,
+                                           ServiceObject& object, std::shared_ptr<void>* holder);
+
+// Who a registered client is, as the kernel knows it.
 struct ClientIdentity {
   std::uint32_t pid = 0;
   std::uint32_t uid = 0;
   bool verified = false;
 };
-Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
-                                      std::uint32_t claimed_pid);
+struct AttachedClient {
+  std::unique_ptr<ServiceObject> object;  // its region not yet validated
+  ClientIdentity who;
+};
+// The object and identity of the client registered as `index` with `nonce`,
+// whose entry claims `claimed_pid` (and identity token `identity`). Linux: its
+// registration taken from the server's socket. Windows: its object opened by
+// name and its pipe asked. Errors: NotFound (no such registration or object),
+// Protocol (another process, or not a client object), PermissionDenied.
+Result<AttachedClient> AttachClientObject(ServerObjects& server, const Name& service,
+                                          std::uint32_t index, std::uint32_t nonce,
+                                          std::uint32_t claimed_pid, std::uint64_t identity);
+// Drops registrations no client entry took up in time (the server's sweep).
+void SweepRegistrations(ServerObjects& server) noexcept;
 
 // Removes the name of a dead client's object (nothing to do where names die
 // with their last handle).

@@ -25,7 +25,9 @@ namespace interproc::internal {
 inline constexpr std::uint32_t kServiceMagic = 0x56525349;  // "ISRV"
 inline constexpr std::uint32_t kClientMagic = 0x544c4349;   // "ICLT"
 // 2: a client publishes an identity token in its entry (ClientEntry::identity).
-inline constexpr std::uint32_t kServiceVersion = 2;
+// 3: Linux: a client registers through the server's socket (ServiceControl::
+// registrar) instead.
+inline constexpr std::uint32_t kServiceVersion = 3;
 inline constexpr std::size_t kServicePage = 4096;
 
 struct ServiceConfig {
@@ -54,8 +56,8 @@ struct alignas(64) ClientEntry {
   std::atomic<std::uint32_t> pid;
   std::atomic<std::uint32_t> nonce;       // names the client object
   std::atomic<std::uint64_t> start_time;  // the client's start time
-  // Linux: the token of the client's identity socket (identity_socket_posix.h),
-  // written before the entry says kRegistered. Windows: 0.
+  // Windows: the token of the client's identity pipe (identity_pipe_win.h),
+  // written before the entry says kRegistered. Linux: 0.
   std::atomic<std::uint64_t> identity;
 };
 
@@ -72,6 +74,9 @@ struct ServiceControl {
   ServiceConfig config;
   alignas(64) ServiceHot hot;
   Doorbell doorbell;
+  // Linux: the token of the server's registration socket (request_server_posix.cc),
+  // set before the object is published. Windows: 0.
+  alignas(64) std::uint64_t registrar;
   // Followed by: std::atomic<std::uint64_t> pending[PendingWords(max_clients)],
   // then ClientEntry entries[max_clients], each 64-byte aligned.
 };

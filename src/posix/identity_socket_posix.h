@@ -5,7 +5,8 @@
 // "<socket dir>/<prefix>-<token>.<base>" (socket_dir_posix.h) and only then
 // writes the token into shared memory. The peer connects there and reads
 // SO_PEERCRED, the kernel's record of the process that called listen; that pid
-// must be the one the shared memory claims. The token is 38 random bits and
+// must be the one the shared memory claims (prefixes: "chan0", "chan1", a
+// channel's roles; registry_posix.cc collects them). The token is 38 random bits and
 // appears only once the socket exists, so nobody can bind the path first; the
 // base name ties it to one object, so a token copied from another object's
 // memory names nothing. Connections carry nothing: the peer monitor thread
@@ -29,10 +30,6 @@
 namespace interproc::internal {
 
 inline constexpr std::uint64_t kIdentitySocketTokenMask = (std::uint64_t{1} << 38) - 1;
-
-// The prefixes in use ("chan0", "chan1": a channel's roles; "rcid": a request
-// client), for CollectGarbage.
-inline constexpr const char* kIdentitySocketPrefixes[] = {"chan0", "chan1", "rcid"};
 
 // A published identity; withdrawn when destroyed (only by the process that
 // published it: a fork child leaves its parent's socket alone).

@@ -19,13 +19,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/channel_layout.h"
 #include "common/process_start.h"
 #include "common/process_watch.h"
 #include "common/service_layout.h"
-#include "identity_socket_posix.h"
 #include "interproc/named_pipe.h"
 #include "interproc/registry.h"
 #include "object_posix.h"
@@ -408,19 +408,23 @@ Result<bool> RemoveUnheld(const ObjectInfo& info) {
   return true;
 }
 
-// An identity socket ("<prefix>-<token>.<base>", identity_socket_posix.h)
-// whose process is gone: nothing listens on it any more. A socket younger than
-// 3 seconds is left alone (its process may be between bind and listen). True
-// if `entry` is such a name, collected or not.
+// A channel party's identity socket ("chan<role>-<token>.<base>",
+// identity_socket_posix.h) or a request server's registration socket
+// ("svc-<token>.<base>", request_server_posix.cc) whose process is gone:
+// nothing listens on it any more. A socket younger than 3 seconds is left
+// alone (its process may be between bind and listen). True if `entry` is such
+// a name, collected or not.
 bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Scope scope,
                            bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
+  static constexpr std::pair<const char*, const char*> kPrefixes[] = {
+      {"chan0", "channel"}, {"chan1", "channel"}, {"svc", "service"}};
   const char* kind = nullptr;
   std::size_t base_at = 0;
-  for (const char* p : internal::kIdentitySocketPrefixes) {
+  for (const auto& [p, k] : kPrefixes) {
     const std::size_t n = std::strlen(p);
     if (entry.size() > n + 12 && entry.compare(0, n, p) == 0 && entry[n] == '-' &&
         entry[n + 11] == '.') {
-      kind = p;
+      kind = k;
       base_at = n + 12;
     }
   }
@@ -444,11 +448,11 @@ bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Sco
   ObjectInfo info;
   const Name name(base, scope);
   info.name = name.valid() ? name : Name("x", scope);
-  info.kind = std::strncmp(kind, "chan", 4) == 0 ? "channel" : "service_client";
+  info.kind = kind;
   info.owner_uid = st.st_uid;
   info.owner = internal::UserName(st.st_uid);
   info.mode = st.st_mode & 07777;
-  info.detail = "stale identity socket " + path;
+  info.detail = "stale socket " + path;
   AddText(&info, "socket", path);
   if (dry_run || ::unlink(path.c_str()) == 0) out->push_back(std::move(info));
   return true;

@@ -7,26 +7,43 @@
 //            old clients keep the old file until they notice.
 //   Clients  one object file of kind `service_client` per connected client,
 //            "<base>.rc<index>-<nonce>", created owner-only by the client.
+//   Registrar  an AF_UNIX seqpacket socket "svc-<token>.<base>" in the socket
+//            directory of the name's scope (socket_dir_posix.h), with the
+//            service's mode, whose random token the service object holds. A
+//            connecting client checks that the server's pid listens there
+//            (SO_PEERCRED), then sends (index, nonce, generation) with its
+//            object's descriptor (SCM_RIGHTS) before it raises its pending bit.
+//            The server, attaching the client, reads the registrations queued
+//            there (never waiting: each was sent before its bit was raised):
+//            the kernel's record of the sender (pid, uid) and a descriptor of
+//            the client's object, which the server maps without opening it by
+//            name, so a client of another user is served too.
 //   Sleeps   futexes on the doorbell's ring and on each client's call word.
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "../common/channel_layout.h"
 #include "../common/request_service_core.h"
 #include "futex_posix.h"
-#include "identity_socket_posix.h"
+#include "mailslot_socket_posix.h"
 #include "object_posix.h"
 #include "peer_monitor_posix.h"
 #include "socket_dir_posix.h"
@@ -40,6 +57,162 @@ Name ClientObjectName(const Name& service, std::uint32_t index, std::uint32_t no
               service.scope());
 }
 
+// What a client sends the server's registrar, with its object's descriptor.
+struct Registration {
+  std::uint32_t magic;
+  std::uint32_t index;
+  std::uint32_t nonce;
+  std::uint32_t server_gen;
+};
+constexpr std::uint32_t kRegistrationMagic = 0x47455249;  // "IREG"
+
+Result<std::string> RegistrarPath(const Name& service, std::uint64_t token) {
+  char kind[32];
+  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
+  return SocketPath(service, kind);
+}
+
+// The server's side of the registration socket.
+class Registrar {
+ public:
+  struct Held {
+    std::uint32_t nonce = 0;
+    UniqueFd fd;  // the client's object
+    std::uint32_t pid = 0;
+    std::uint32_t uid = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  Registrar(std::uint32_t max_clients) : max_clients_(max_clients) {}
+  ~Registrar() {
+    if (listen_.is_valid() && owner_ == ::getpid()) ::unlink(path_.c_str());
+  }
+
+  // Listens with `mode`; returns the token.
+  Result<std::uint64_t> Listen(const Name& service, unsigned mode) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const std::uint64_t token = (RandomNonce() & ((std::uint64_t{1} << 38) - 1)) | 1u;
+      INTERPROC_ASSIGN_OR_RETURN(std::string path, RegistrarPath(service, token));
+      INTERPROC_ASSIGN_OR_RETURN(UnixAddress addr, MakeUnixAddress(path));
+      UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!fd.is_valid()) return Fail("socket");
+      if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.addr), addr.len) != 0) {
+        if (errno == EADDRINUSE) continue;
+        return Fail("bind");
+      }
+      // Unknown until the token is in the service object: the umask's mode until
+      // this chmod lets nobody in.
+      const int backlog = static_cast<int>(std::min<std::uint32_t>(max_clients_ + 64, 4096));
+      if (::chmod(path.c_str(), mode & 0666) != 0 || ::listen(fd.get(), backlog) != 0) {
+        const int err = errno;
+        ::unlink(path.c_str());
+        return Fail("listen", err);
+      }
+      listen_ = std::move(fd);
+      path_ = std::move(path);
+      return token;
+    }
+    return Error(Errc::kBusy, "RequestServer: no free registration token");
+  }
+
+  // The registration of client `index` with `nonce`. Errors: NotFound.
+  Result<Held> Take(std::uint32_t index, std::uint32_t nonce, std::uint32_t gen) {
+    std::lock_guard<std::mutex> lock(mu_);
+    DrainLocked(gen);
+    auto it = held_.find(index);
+    if (it == held_.end() || it->second.nonce != nonce) {
+      return Error(Errc::kNotFound, "service: no registration for the client");
+    }
+    Held h = std::move(it->second);
+    held_.erase(it);
+    return h;
+  }
+
+  // Drops what no entry took up in time.
+  void Sweep(std::uint32_t gen) {
+    std::lock_guard<std::mutex> lock(mu_);
+    DrainLocked(gen);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = held_.begin(); it != held_.end();) {
+      it = now - it->second.at > std::chrono::seconds(2) ? held_.erase(it) : std::next(it);
+    }
+    std::erase_if(waiting_, [&](const Waiting& w) { return now - w.at > std::chrono::seconds(1); });
+  }
+
+ private:
+  struct Waiting {
+    UniqueFd conn;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  // Accepts what is queued and reads what has arrived, never waiting.
+  void DrainLocked(std::uint32_t gen) {
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(waiting_, [&](Waiting& w) { return ReadLocked(w.conn.get(), gen, now); });
+    for (std::uint32_t n = 0; n < 2 * max_clients_ + 64; ++n) {
+      UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!c.is_valid()) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;
+      }
+      if (!ReadLocked(c.get(), gen, now) && waiting_.size() < 64) {
+        waiting_.push_back(Waiting{std::move(c), now});
+      }
+    }
+  }
+
+  // True when done with `conn`: a registration taken, or garbage dropped.
+  bool ReadLocked(int conn, std::uint32_t gen, std::chrono::steady_clock::time_point now) {
+    Registration r{};
+    iovec iov{&r, sizeof(r)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    const ssize_t n =
+        RetryEintr([&] { return ::recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    // Every descriptor that arrived is ours to close, also those of a message
+    // whose control data was cut short (MSG_CTRUNC: the rest never arrive).
+    std::vector<UniqueFd> fds;
+    if (n >= 0) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t k = 0; k < count; ++k) {
+          int fd = -1;
+          std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+          fds.emplace_back(fd);
+        }
+      }
+    }
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (n != static_cast<ssize_t>(sizeof(r)) || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+        fds.size() != 1 || r.magic != kRegistrationMagic || r.index >= max_clients_ ||
+        r.server_gen != gen || ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      return true;  // garbage, or a sender that left: dropped
+    }
+    Held& h = held_[r.index];  // a newer registration of a slot replaces the older
+    h.nonce = r.nonce;
+    h.fd = std::move(fds[0]);
+    h.pid = static_cast<std::uint32_t>(cred.pid);
+    h.uid = cred.uid;
+    h.at = now;
+    return true;
+  }
+
+  const std::uint32_t max_clients_;
+  std::mutex mu_;
+  UniqueFd listen_;
+  std::string path_;
+  pid_t owner_ = ::getpid();
+  std::map<std::uint32_t, Held> held_;
+  std::vector<Waiting> waiting_;
+};
+
 // A mapped object file.
 class PosixServiceObject final : public ServiceObject {
  public:
@@ -52,6 +225,7 @@ class PosixServiceObject final : public ServiceObject {
   }
   // Also in the child of a fork: the mapping goes, the shared state stays.
   ~PosixServiceObject() override { ::munmap(map_, len_); }
+  int fd() const noexcept { return file_.fd(); }
 
   bool Sleep(std::atomic<std::uint32_t>* word, std::uint32_t expected,
              Deadline deadline) noexcept override {
@@ -76,6 +250,7 @@ struct ServiceInit {
   const ServiceConfig* cfg;
   std::uint64_t state;
   std::uint64_t start;
+  std::uint64_t registrar;
 };
 
 Result<void> InitService(int fd, const void* arg) {
@@ -87,6 +262,7 @@ Result<void> InitService(int fd, const void* arg) {
   s->config = *a->cfg;
   s->hot.server_state.store(a->state, std::memory_order_relaxed);
   s->hot.server_start.store(a->start, std::memory_order_relaxed);
+  s->registrar = a->registrar;
   ::munmap(p, len);
   return {};
 }
@@ -102,7 +278,10 @@ Result<ServerObjects> CreateServerObjects(const Name& name, const ServiceConfig&
     h.kind = static_cast<std::uint16_t>(ObjectKind::kService);
     h.data_size = ServiceRegionBytes(cfg);
     const std::uint64_t state = PackParty(PartyState::kAttached, gen, pid);
-    const ServiceInit init{&cfg, state, PackStart(ThisProcessStartTicks(), gen)};
+    // Listening before the object names the token: a client finds it there.
+    auto registrar = std::make_shared<Registrar>(cfg.max_clients);
+    INTERPROC_ASSIGN_OR_RETURN(std::uint64_t token, registrar->Listen(name, perms.mode()));
+    const ServiceInit init{&cfg, state, PackStart(ThisProcessStartTicks(), gen), token};
     Result<ObjectFile> file =
         CreateObject(name, h, kPageSize + h.data_size, perms, InitService, &init);
     if (!file.has_value()) {
@@ -131,6 +310,7 @@ Result<ServerObjects> CreateServerObjects(const Name& name, const ServiceConfig&
     objects.hot = &reinterpret_cast<ServiceControl*>(objects.service->region())->hot;
     objects.gen = gen;
     objects.my_state = state;
+    objects.registrar = std::move(registrar);
     return objects;
   }
   return Error(Errc::kBusy, "RequestServer::Create: the name keeps changing");
@@ -169,31 +349,96 @@ Result<std::unique_ptr<ServiceObject>> CreateClientObject(const Name& service,
   return PosixServiceObject::Map(std::move(file));
 }
 
-Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std::uint32_t index,
-                                                        std::uint32_t nonce) {
-  INTERPROC_ASSIGN_OR_RETURN(ObjectFile file,
-                             OpenObject(ClientObjectName(service, index, nonce),
-                                        ObjectKind::kServiceClient, Access::kReadWrite));
-  return PosixServiceObject::Map(std::move(file));
+Result<std::uint64_t> RegisterClientObject(const ClientObjects& objects, const Name& service,
+                                           std::uint32_t index, std::uint32_t nonce,
+                                           ServiceObject& object, std::shared_ptr<void>*) {
+  const auto* control = reinterpret_cast<const ServiceControl*>(objects.service->region());
+  const std::uint64_t token = std::atomic_ref<const std::uint64_t>(control->registrar).load();
+  const std::uint64_t server = objects.hot->server_state.load(std::memory_order_acquire);
+  INTERPROC_ASSIGN_OR_RETURN(std::string path, RegistrarPath(service, token));
+  INTERPROC_ASSIGN_OR_RETURN(UnixAddress addr, MakeUnixAddress(path));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.is_valid()) return Fail("socket");
+  // A full backlog empties as the server attaches clients: a bounded wait.
+  const Deadline give_up = Deadline::In(std::chrono::seconds(2));
+  for (int backoff_us = 50;; backoff_us = std::min(backoff_us * 2, 10000)) {
+    if (RetryEintr([&] {
+          return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr.addr), addr.len);
+        }) == 0) {
+      break;
+    }
+    const int err = errno;
+    if (err == ENOENT || err == ECONNREFUSED) {
+      return Error(Errc::kNotFound, "RequestClient: the server's registration socket is gone", err);
+    }
+    if (err == EACCES || err == EPERM) {
+      return Error(Errc::kPermissionDenied, "RequestClient: connect(registration)", err);
+    }
+    if (err != EAGAIN || give_up.expired()) {
+      return Error(Errc::kResourceExhausted, "RequestClient: connect(registration)", err);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
+  }
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return Fail("getsockopt(SO_PEERCRED)");
+  }
+  if (static_cast<std::uint32_t>(cred.pid) != PartyPidOf(server)) {
+    return Error(Errc::kProtocol, "RequestClient: another process holds the registration socket");
+  }
+  const Registration r{kRegistrationMagic, index, nonce, PartyGenOf(server)};
+  iovec iov{const_cast<Registration*>(&r), sizeof(r)};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = buf;
+  m.msg_controllen = sizeof(buf);
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  const int object_fd = static_cast<PosixServiceObject&>(object).fd();
+  std::memcpy(CMSG_DATA(c), &object_fd, sizeof(int));
+  if (RetryEintr([&] { return ::sendmsg(fd.get(), &m, MSG_NOSIGNAL); }) !=
+      static_cast<ssize_t>(sizeof(r))) {
+    return Fail("sendmsg(registration)");
+  }
+  return 0;
 }
 
-Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder) {
-  auto socket = std::make_shared<IdentitySocket>();
-  // Only the server asks, and client objects are owner-only: so is this.
-  INTERPROC_ASSIGN_OR_RETURN(std::uint64_t token, socket->Publish(service, "rcid", 0600));
-  *holder = std::move(socket);
-  return token;
+Result<AttachedClient> AttachClientObject(ServerObjects& server, const Name& service,
+                                          std::uint32_t index, std::uint32_t nonce,
+                                          std::uint32_t claimed_pid, std::uint64_t) {
+  auto* registrar = static_cast<Registrar*>(server.registrar.get());
+  INTERPROC_ASSIGN_OR_RETURN(Registrar::Held h, registrar->Take(index, nonce, server.gen));
+  if (h.pid != claimed_pid) {
+    return Error(Errc::kProtocol, "service: another process registered the client");
+  }
+  // The descriptor is whatever the client sent: it must be a client object of
+  // the user the kernel says sent it.
+  struct stat st {};
+  if (::fstat(h.fd.get(), &st) != 0) return Fail("fstat");
+  ObjectHeader header{};
+  if (!S_ISREG(st.st_mode) || st.st_uid != h.uid ||
+      static_cast<std::uint64_t>(st.st_size) < sizeof(header) ||
+      ::pread(h.fd.get(), &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header)) ||
+      !ValidateHeader(header, static_cast<std::uint64_t>(st.st_size)) ||
+      header.kind != static_cast<std::uint16_t>(ObjectKind::kServiceClient)) {
+    return Error(Errc::kProtocol, "service: the client sent something else than its object");
+  }
+  INTERPROC_ASSIGN_OR_RETURN(std::string path, ObjectPath(ClientObjectName(service, index, nonce)));
+  // Read-only as far as naming goes: the client removes its name, not us.
+  ObjectFile file(std::move(h.fd), std::move(path), header, /*writable=*/false);
+  INTERPROC_ASSIGN_OR_RETURN(std::unique_ptr<ServiceObject> object,
+                             PosixServiceObject::Map(std::move(file)));
+  return AttachedClient{std::move(object), ClientIdentity{h.pid, h.uid, true}};
 }
 
-Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
-                                      std::uint32_t claimed_pid) {
-  if (token == 0) return Error(Errc::kProtocol, "service: a client without an identity");
-  // The client's monitor thread drains the backlog; a connect never waits for
-  // the client itself, so a stopped client costs the server nothing here.
-  INTERPROC_ASSIGN_OR_RETURN(SocketCredentials cred,
-                             IdentifyListener(service, "rcid", token, claimed_pid,
-                                              Deadline::In(std::chrono::milliseconds(10))));
-  return ClientIdentity{cred.pid, cred.uid, true};
+void SweepRegistrations(ServerObjects& server) noexcept {
+  if (auto* registrar = static_cast<Registrar*>(server.registrar.get()))
+    registrar->Sweep(server.gen);
 }
 
 void RemoveClientObject(const Name& service, std::uint32_t index, std::uint32_t nonce) noexcept {

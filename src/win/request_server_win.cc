@@ -448,21 +448,28 @@ Result<std::unique_ptr<ServiceObject>> OpenClientObject(const Name& service, std
 void RemoveClientObject(const Name&, std::uint32_t, std::uint32_t) noexcept {}
 void RemoveOrphanedClientObjects(const Name&) noexcept {}
 
-// A pipe only the client can have created (identity_pipe_win.h).
-Result<std::uint64_t> PublishClientIdentity(const Name& service, std::shared_ptr<void>* holder) {
+// Who a client is: a pipe only it can have created (identity_pipe_win.h).
+Result<std::uint64_t> RegisterClientObject(const ClientObjects&, const Name& service, std::uint32_t,
+                                           std::uint32_t, ServiceObject&,
+                                           std::shared_ptr<void>* holder) {
   auto pipe = std::make_shared<win::IdentityPipe>();
   INTERPROC_ASSIGN_OR_RETURN(std::uint64_t token, pipe->Publish(service, "rcid"));
   *holder = std::move(pipe);
   return token;
 }
 
-Result<ClientIdentity> IdentifyClient(const Name& service, std::uint64_t token,
-                                      std::uint32_t claimed_pid) {
-  if (token == 0) return Error(Errc::kProtocol, "service: a client without an identity");
+Result<AttachedClient> AttachClientObject(ServerObjects&, const Name& service, std::uint32_t index,
+                                          std::uint32_t nonce, std::uint32_t claimed_pid,
+                                          std::uint64_t identity) {
+  if (identity == 0) return Error(Errc::kProtocol, "service: a client without an identity");
   INTERPROC_ASSIGN_OR_RETURN(std::uint32_t pid,
-                             win::IdentifyPipeServer(service, "rcid", token, claimed_pid,
+                             win::IdentifyPipeServer(service, "rcid", identity, claimed_pid,
                                                      Deadline::In(std::chrono::milliseconds(10))));
-  return ClientIdentity{pid, 0, true};
+  INTERPROC_ASSIGN_OR_RETURN(std::unique_ptr<ServiceObject> object,
+                             OpenClientObject(service, index, nonce));
+  return AttachedClient{std::move(object), ClientIdentity{pid, 0, true}};
 }
+
+void SweepRegistrations(ServerObjects&) noexcept {}
 
 }  // namespace interproc::internal

@@ -27,7 +27,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #endif
 
@@ -693,6 +695,116 @@ TEST(RequestServerFault, AForgedCallWithAGarbageRequestLengthIsCutOffBeforeTheHa
   EXPECT_EQ(checker.others(), 0u) << "the handler saw garbage";
   EXPECT_TRUE(PollUntil([&] { return s->connected_clients() == 0; }))
       << s->connected_clients() << " clients still connected";
+  EXPECT_TRUE(serving.Stop());
+#endif
+}
+
+#if !defined(_WIN32)
+// Sends `bytes` with `fds` attached to the service's registration socket.
+bool SendRegistration(const std::string& path, const void* bytes, std::size_t len,
+                      const std::vector<int>& fds) {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (ok) {
+    iovec iov{const_cast<void*>(bytes), len};
+    alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int) * 8)] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (!fds.empty()) {
+      m.msg_control = buf;
+      m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+      cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    ok = ::sendmsg(fd, &m, MSG_NOSIGNAL) == static_cast<ssize_t>(len);
+  }
+  ::close(fd);
+  return ok;
+}
+#endif
+
+// Anyone who may call may also write garbage to the registration socket:
+// short or long messages, no descriptor or several, a descriptor that is not a
+// client object, a registration for a slot nobody claimed. The server drops
+// them, cuts nobody off, keeps no descriptor, and serves the next client.
+TEST(RequestServerFault, GarbageRegistrationsAreDroppedAndHarmNoOne) {
+#if defined(_WIN32)
+  GTEST_SKIP() << "the registration socket is Linux's";
+#else
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove c1(n);
+  auto s = RequestServer::Create(n, Options(16));
+  ASSERT_TRUE(s) << s.error();
+  Serving serving(*s, testing::Echo);
+  // Warm up (the server's process watcher), then the baseline.
+  {
+    auto c = RequestClient::Open(n);
+    ASSERT_TRUE(c) << c.error();
+    std::vector<std::byte> resp;
+    ASSERT_TRUE(c->Call(AsBytes("warm"), resp, testing::DeadlineIn(20s)));
+  }
+  ASSERT_TRUE(PollUntil([&] { return s->connected_clients() == 0; }));
+  const int fds_before = OpenDescriptors();
+
+  auto object = internal::ObjectPath(n);
+  ASSERT_TRUE(object) << object.error();
+  std::uint64_t token = 0;
+  {
+    const int fd = ::open(object->c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pread(fd, &token, sizeof(token),
+                      static_cast<off_t>(internal::kPageSize +
+                                         offsetof(internal::ServiceControl, registrar))),
+              static_cast<ssize_t>(sizeof(token)));
+    ::close(fd);
+  }
+  char kind[32];
+  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
+  const std::string dir = "/dev/shm/interproc-sock." + std::to_string(::geteuid());
+  const std::string path = dir + "/" + kind + "." + n.base();
+  const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  struct Reg {
+    std::uint32_t magic, index, nonce, gen;
+  };
+  const Reg good_shape{0x47455249, 0, 0, 1};
+  const Reg bad_magic{0x12345678, 0, 0, 1};
+  const Reg bad_index{0x47455249, 1u << 30, 0, 1};
+  const char shortmsg[3] = {1, 2, 3};
+  char longmsg[200] = {};
+  std::memcpy(longmsg, &good_shape, sizeof(good_shape));
+  EXPECT_TRUE(SendRegistration(path, shortmsg, sizeof(shortmsg), {}));
+  EXPECT_TRUE(SendRegistration(path, longmsg, sizeof(longmsg), {devnull}));
+  EXPECT_TRUE(SendRegistration(path, &bad_magic, sizeof(bad_magic), {devnull}));
+  EXPECT_TRUE(SendRegistration(path, &bad_index, sizeof(bad_index), {devnull}));
+  EXPECT_TRUE(SendRegistration(path, &good_shape, sizeof(good_shape), {}));
+  EXPECT_TRUE(SendRegistration(path, &good_shape, sizeof(good_shape),
+                               {devnull, devnull, devnull, devnull, devnull}));
+  // Right shape, /dev/null for slot 0: taken only if a client registers slot 0
+  // with nonce 0, and then refused as not a client object.
+  EXPECT_TRUE(SendRegistration(path, &good_shape, sizeof(good_shape), {devnull}));
+  ::close(devnull);
+
+  for (int i = 0; i < 3; ++i) {
+    auto c = RequestClient::Open(n);
+    ASSERT_TRUE(c) << c.error();
+    std::vector<std::byte> resp;
+    auto r = c->Call(AsBytes("after garbage"), resp, testing::DeadlineIn(20s));
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(Text(resp), "after garbage");
+  }
+  EXPECT_EQ(s->protocol_errors(), 0u);
+  // Registrations nobody took are dropped within seconds (the server's sweep).
+  EXPECT_TRUE(PollUntil([&] { return OpenDescriptors() == fds_before; }, 10s))
+      << "descriptors before " << fds_before << ", after " << OpenDescriptors();
   EXPECT_TRUE(serving.Stop());
 #endif
 }

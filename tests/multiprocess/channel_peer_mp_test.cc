@@ -243,7 +243,7 @@ TEST(ChannelPeerMp, AKilledPartysIdentitySocketIsCollected) {
   ASSERT_TRUE(collected) << collected.error();
   int sockets = 0;
   for (const ObjectInfo& info : *collected) {
-    if (info.detail.rfind("stale identity socket", 0) == 0) ++sockets;
+    if (info.detail.rfind("stale socket", 0) == 0) ++sockets;
   }
   EXPECT_EQ(sockets, 1);
   EXPECT_EQ(IdentitySockets(n).size(), 2u);

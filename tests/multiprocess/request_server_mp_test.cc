@@ -171,6 +171,30 @@ TEST(RequestServerMp, MillionCheckedCallsFromFourClientProcesses) {
 
 // ------------------------------------------------------------ who calls
 
+// Answers checked calls and keeps the last CallerInfo of each calling pid.
+class CallerLog {
+ public:
+  RequestHandler Answering(StreamChecker& checker) {
+    return [this, &checker](const CallerInfo& who, std::span<const std::byte> req,
+                            std::span<std::byte> resp) -> Result<std::size_t> {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        callers_[who.pid] = who;
+      }
+      if (auto a = checker.Answer(req, resp)) return *a;
+      return Error(Errc::kInvalidArgument, "test handler: not a stream request");
+    };
+  }
+  std::map<ProcessId, CallerInfo> callers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return callers_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<ProcessId, CallerInfo> callers_;
+};
+
 // The handler learns each calling process as the kernel knows it
 // (CallerInfo::verified): its pid, and on Linux its uid.
 TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
@@ -180,20 +204,8 @@ TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
   auto s = RequestServer::Create(n, Options(kMaxPayload));
   ASSERT_TRUE(s) << s.error();
   StreamChecker checker(kMaxPayload);
-  std::mutex mu;
-  std::map<ProcessId, CallerInfo> callers;
-  Serving serving(
-      *s,
-      [&](const CallerInfo& who, std::span<const std::byte> req,
-          std::span<std::byte> resp) -> Result<std::size_t> {
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          callers[who.pid] = who;
-        }
-        if (auto a = checker.Answer(req, resp)) return *a;
-        return Error(Errc::kInvalidArgument, "test handler: not a stream request");
-      },
-      2);
+  CallerLog log;
+  Serving serving(*s, log.Answering(checker), 2);
   std::vector<testing::Child> children;
   for (int i = 0; i < 2; ++i) {
     children.push_back(testing::SpawnChild("RsMpStream", {{"name", n.str()},
@@ -203,11 +215,11 @@ TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
   }
   for (auto& c : children) EXPECT_EQ(c.Join(testing::Scaled(60s)), 0);
   EXPECT_TRUE(serving.Stop());
-  std::lock_guard<std::mutex> lock(mu);
+  const std::map<ProcessId, CallerInfo> callers = log.callers();
   ASSERT_EQ(callers.size(), 2u);
   for (auto& c : children) {
     ASSERT_EQ(callers.count(c.pid()), 1u) << "no call seen from child " << c.pid();
-    const CallerInfo& who = callers[c.pid()];
+    const CallerInfo& who = callers.at(c.pid());
     EXPECT_TRUE(who.verified);
 #if defined(_WIN32)
     EXPECT_EQ(who.uid, 0u);
@@ -217,6 +229,118 @@ TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
   }
   EXPECT_EQ(s->protocol_errors(), 0u);
 }
+
+#if defined(__linux__)
+
+// Clients of another user: their objects are theirs (0600), and reach the
+// server as descriptors; the handler sees their uid.
+TEST(RequestServerMp, ClientsOfAnotherUserAreServed) {
+  INTERPROC_REQUIRE_NOBODY();
+  constexpr std::size_t kMaxPayload = 64;
+  const Name n = testing::UniqueName("svc", Scope::kGlobal);
+  ScopedRemove cleanup(n);
+  RequestServerOptions o = Options(kMaxPayload);
+  o.permissions = Permissions::Everyone();
+  auto s = RequestServer::Create(n, o);
+  ASSERT_TRUE(s) << s.error();
+  StreamChecker checker(kMaxPayload);
+  CallerLog log;
+  Serving serving(*s, log.Answering(checker));
+  auto child = testing::SpawnChild(
+      "RsMpStream",
+      {{"name", n.str()}, {"stream", "0"}, {"count", "50"}, {"maxp", std::to_string(kMaxPayload)}},
+      testing::ChildOptions{.as_nobody = true});
+  EXPECT_EQ(child.Join(testing::Scaled(60s)), 0) << "1 open, 3 a call failed (see stderr)";
+  EXPECT_TRUE(serving.Stop());
+  EXPECT_EQ(checker.answered(), 50u);
+  EXPECT_EQ(checker.bad(), 0u) << checker.first_error();
+  const std::map<ProcessId, CallerInfo> callers = log.callers();
+  ASSERT_EQ(callers.count(child.pid()), 1u);
+  EXPECT_EQ(callers.at(child.pid()).uid, 65534u);
+  EXPECT_TRUE(callers.at(child.pid()).verified);
+  EXPECT_EQ(s->protocol_errors(), 0u);
+}
+
+// As nobody: serves "name" (everyone may call) until "stop" is set, answering
+// each call with the caller's "uid verified".
+INTERPROC_TEST_CHILD(RsMpNobodyServer) {
+  if (::geteuid() != 65534) return 99;
+  RequestServerOptions o = Options(64);
+  o.permissions = Permissions::Everyone();
+  auto s = RequestServer::Create(Name(ChildArg("name")), o);
+  if (!s) {
+    std::fprintf(stderr, "nobody server: Create: %s\n", s.error().ToString().c_str());
+    return 1;
+  }
+  auto stop = Event::Open(Name(ChildArg("stop")));
+  if (!stop) return 2;
+  Serving serving(*s,
+                  [](const CallerInfo& who, std::span<const std::byte>,
+                     std::span<std::byte> resp) -> Result<std::size_t> {
+                    const std::string said =
+                        std::to_string(who.uid) + (who.verified ? " verified" : " claimed");
+                    std::memcpy(resp.data(), said.data(), said.size());
+                    return said.size();
+                  });
+  if (!stop->Wait(testing::DeadlineIn(60s))) return 3;
+  return serving.Stop() ? 0 : 4;
+}
+
+// A server of another user serves this one's calls: the request and response
+// live in this user's object, which the server reaches through its descriptor.
+TEST(RequestServerMp, AServerOfAnotherUserServesThisOne) {
+  INTERPROC_REQUIRE_NOBODY();
+  const Name n = testing::UniqueName("svc", Scope::kGlobal);
+  const Name stop_name = testing::UniqueName("stop", Scope::kGlobal);
+  ScopedRemove c1(n), c2(stop_name);
+  auto stop = Event::Create(stop_name, EventReset::kManual, false, Permissions::Everyone());
+  ASSERT_TRUE(stop) << stop.error();
+  auto child =
+      testing::SpawnChild("RsMpNobodyServer", {{"name", n.str()}, {"stop", stop_name.str()}},
+                          testing::ChildOptions{.as_nobody = true});
+  auto c = RequestClient::Open(n);
+  ASSERT_TRUE(c) << c.error();
+  std::vector<std::byte> resp;
+  auto r = c->Call(AsBytes("who am I"), resp, testing::DeadlineIn(20s));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(Text(resp), std::to_string(::geteuid()) + " verified");
+  c = Error(Errc::kInternal, "closed");
+  ASSERT_TRUE(stop->Set());
+  EXPECT_EQ(child.Join(testing::Scaled(30s)), 0);
+}
+
+// A server killed with -9 leaves its registration socket; CollectGarbage
+// removes it once nothing listens there, and a new server registers clients
+// on a socket of its own meanwhile.
+TEST(RequestServerMp, AKilledServersRegistrationSocketIsCollected) {
+  const Name n = testing::UniqueName("svc");
+  const Name ready = testing::UniqueName("ready");
+  ScopedRemove c1(n), c2(ready);
+  auto sready = Semaphore::Create(ready, 0, 1);
+  ASSERT_TRUE(sready) << sready.error();
+  auto server = testing::SpawnChild(
+      "RsMpServer", {{"name", n.str()}, {"maxp", "64"}, {"threads", "1"}, {"ready", ready.str()}});
+  ASSERT_TRUE(sready->Wait(testing::DeadlineIn(20s))) << "the server did not come up";
+  server.Kill();
+  auto mine = RequestServer::Create(n, Options(64));
+  ASSERT_TRUE(mine) << mine.error();
+  std::this_thread::sleep_for(3500ms);  // gc leaves sockets younger than 3 s alone
+  auto collected = CollectGarbage(false, n.base());
+  ASSERT_TRUE(collected) << collected.error();
+  int sockets = 0;
+  for (const ObjectInfo& info : *collected) {
+    if (info.kind == "service" && info.detail.rfind("stale socket", 0) == 0) ++sockets;
+  }
+  EXPECT_EQ(sockets, 1) << "the dead server's socket, and not the live one's";
+  Serving serving(*mine, testing::Echo);
+  auto c = RequestClient::Open(n);
+  ASSERT_TRUE(c) << c.error();
+  std::vector<std::byte> resp;
+  ASSERT_TRUE(c->Call(AsBytes("still here"), resp, testing::DeadlineIn(20s)));
+  EXPECT_EQ(Text(resp), "still here");
+}
+
+#endif  // __linux__
 
 // ------------------------------------------------------------ the server dies
 

@@ -3,6 +3,7 @@
 // Helpers shared by the request-server tests:
 //   Serving       runs RequestServer::Serve on a thread of its own for a test's
 //                 lifetime (until Stop() or the destructor).
+//   Echo          a handler answering each request with itself.
 //   checked_call  checked calls: call `seq` of stream `stream` is a 24-byte
 //                 header [stream:4][kRequestMagic:4][seq:8][FNV-1a of the
 //                 payload:8] and a payload of a pseudo-random size in
@@ -36,6 +37,13 @@
 #include "test_support.h"
 
 namespace interproc::testing {
+
+// Answers each request with itself (max_response >= max_request).
+inline Result<std::size_t> Echo(const CallerInfo&, std::span<const std::byte> req,
+                                std::span<std::byte> resp) {
+  std::memcpy(resp.data(), req.data(), req.size());
+  return req.size();
+}
 
 // Runs Serve on a thread of its own until Stop() (or the destructor). `bound`
 // (scaled) is only a safety bound on Serve.

@@ -475,6 +475,20 @@ TEST(CliTalk, ChannelReceivePrintsQueuedMessages) {
   EXPECT_EQ(run.out, "78\n01fe\n");
 }
 
+TEST(CliTalk, ChannelPeerNamesTheOtherParty) {
+  const Name name = UniqueName("chan");
+  ScopedRemove cleanup(name);
+  auto channel = Channel::Open(name);
+  ASSERT_TRUE(channel.has_value()) << channel.error();
+  ASSERT_TRUE(channel->Send(AsBytes("hi"), DeadlineIn(10s)).has_value());
+  const CliRun run = RunInterproc({"channel", "receive", name.str(), "--count", "1", "--peer"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "hi\n");
+  EXPECT_TRUE(Contains(run.err, "peer: pid " + std::to_string(Process::CurrentId()) + ", user "))
+      << run.err;
+  EXPECT_TRUE(Contains(run.err, "verified by the kernel")) << run.err;
+}
+
 TEST(CliTalk, ChannelSendWithoutAPeerTimesOut) {
   const Name name = UniqueName("chan");
   ScopedRemove cleanup(name);

@@ -28,7 +28,22 @@ struct ChannelCliOptions {
   std::string timeout;
   bool hex = false;
   bool json = false;
+  bool peer = false;  // print who the other party is, on stderr
 };
+
+// "peer: pid P, user U (uid N), verified by the kernel" on stderr, or why not.
+void PrintPeer(Channel& channel, Io& io, Deadline deadline) {
+  Result<ChannelPeer> p = channel.Peer(deadline);
+  if (!p.has_value()) {
+    io.err << "peer: unknown (" << p.error().ToString() << ")\n";
+    return;
+  }
+  io.err << "peer: pid " << p->pid << ", user " << p->user;
+#if !defined(_WIN32)
+  io.err << " (uid " << p->uid << ")";
+#endif
+  io.err << (p->verified ? ", verified by the kernel" : ", as it claims") << "\n";
+}
 
 Result<Channel> OpenChannel(const ChannelCliOptions& o) {
   ChannelOptions co;
@@ -56,6 +71,7 @@ int RunSend(const ChannelCliOptions& o, Io& io) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (o.peer) PrintPeer(*channel, io, timeout.StartNow());
   // A stdin line may be one byte over the limit, so that the library reports it.
   MessageSource source(o.texts, o.hex, std::size_t{channel->max_message()} + 1);
   for (;;) {
@@ -109,6 +125,8 @@ int RunReceive(const ChannelCliOptions& o, Io& io) {
       PrintError(io, "channel receive", o.name + ": waiting for a message", r.error());
       return ExitCodeFor(r.error());
     }
+    // The sender of the first message (it may have left since: then unknown).
+    if (o.peer && got == 0) PrintPeer(*channel, io, Deadline::In(std::chrono::seconds(1)));
     const std::span<const std::byte> message(buffer.data(), *r);
     if (Result<void> w = WriteOut(io, MessageLine(message, format)); !w.has_value()) {
       PrintError(io, "channel receive", "standard output", w.error());
@@ -129,6 +147,9 @@ void AddCommonOptions(CLI::App* app, ChannelCliOptions* o) {
                   "messages queued per direction, if this side creates the channel")
       ->capture_default_str()
       ->check(CLI::Range(1u, ChannelOptions::kMaxCapacity));
+  app->add_flag("--peer", o->peer,
+                "print the other party on stderr: pid, user, and whether the kernel vouches for "
+                "it");
 }
 
 }  // namespace

@@ -420,7 +420,13 @@ struct RequestServer::Impl {
     }
     if (last_sweep.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
       Sweep();
-      internal::SweepRegistrations(objects);
+      // A registration stays while its entry waits for the server with its nonce.
+      internal::SweepRegistrations(objects, [this](std::uint32_t i, std::uint32_t nonce) {
+        const std::uint32_t st = entries[i].state.load(std::memory_order_acquire);
+        return entries[i].nonce.load(std::memory_order_acquire) == nonce &&
+               (st == static_cast<std::uint32_t>(EntryState::kClaimed) ||
+                st == static_cast<std::uint32_t>(EntryState::kRegistered));
+      });
       if (++sweeps % 5 == 0) internal::RemoveOrphanedClientObjects(name);
     }
   }

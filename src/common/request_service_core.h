@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "interproc/deadline.h"
@@ -132,8 +133,10 @@ struct AttachedClient {
 Result<AttachedClient> AttachClientObject(ServerObjects& server, const Name& service,
                                           std::uint32_t index, std::uint32_t nonce,
                                           std::uint32_t claimed_pid, std::uint64_t identity);
-// Drops registrations no client entry took up in time (the server's sweep).
-void SweepRegistrations(ServerObjects& server) noexcept;
+// Reads what has arrived and drops the registrations `wanted(index, nonce)`
+// says no entry waits for (the server's sweep).
+void SweepRegistrations(ServerObjects& server,
+                        const std::function<bool(std::uint32_t, std::uint32_t)>& wanted) noexcept;
 
 // Removes the name of a dead client's object (nothing to do where names die
 // with their last handle).

@@ -32,6 +32,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,7 +81,6 @@ class Registrar {
     UniqueFd fd;  // the client's object
     std::uint32_t pid = 0;
     std::uint32_t uid = 0;
-    std::chrono::steady_clock::time_point at;
   };
 
   Registrar(std::uint32_t max_clients) : max_clients_(max_clients) {}
@@ -128,14 +128,13 @@ class Registrar {
     return h;
   }
 
-  // Drops what no entry took up in time.
-  void Sweep(std::uint32_t gen) {
+  // Drops the registrations no entry waits for, and connections that sent
+  // nothing for a second.
+  void Sweep(std::uint32_t gen, const std::function<bool(std::uint32_t, std::uint32_t)>& wanted) {
     std::lock_guard<std::mutex> lock(mu_);
     DrainLocked(gen);
     const auto now = std::chrono::steady_clock::now();
-    for (auto it = held_.begin(); it != held_.end();) {
-      it = now - it->second.at > std::chrono::seconds(2) ? held_.erase(it) : std::next(it);
-    }
+    std::erase_if(held_, [&](const auto& kv) { return !wanted(kv.first, kv.second.nonce); });
     std::erase_if(waiting_, [&](const Waiting& w) { return now - w.at > std::chrono::seconds(1); });
   }
 
@@ -148,21 +147,21 @@ class Registrar {
   // Accepts what is queued and reads what has arrived, never waiting.
   void DrainLocked(std::uint32_t gen) {
     const auto now = std::chrono::steady_clock::now();
-    std::erase_if(waiting_, [&](Waiting& w) { return ReadLocked(w.conn.get(), gen, now); });
+    std::erase_if(waiting_, [&](Waiting& w) { return ReadLocked(w.conn.get(), gen); });
     for (std::uint32_t n = 0; n < 2 * max_clients_ + 64; ++n) {
       UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
       if (!c.is_valid()) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         return;
       }
-      if (!ReadLocked(c.get(), gen, now) && waiting_.size() < 64) {
+      if (!ReadLocked(c.get(), gen) && waiting_.size() < 64) {
         waiting_.push_back(Waiting{std::move(c), now});
       }
     }
   }
 
   // True when done with `conn`: a registration taken, or garbage dropped.
-  bool ReadLocked(int conn, std::uint32_t gen, std::chrono::steady_clock::time_point now) {
+  bool ReadLocked(int conn, std::uint32_t gen) {
     Registration r{};
     iovec iov{&r, sizeof(r)};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
@@ -200,7 +199,6 @@ class Registrar {
     h.fd = std::move(fds[0]);
     h.pid = static_cast<std::uint32_t>(cred.pid);
     h.uid = cred.uid;
-    h.at = now;
     return true;
   }
 
@@ -436,9 +434,11 @@ Result<AttachedClient> AttachClientObject(ServerObjects& server, const Name& ser
   return AttachedClient{std::move(object), ClientIdentity{h.pid, h.uid, true}};
 }
 
-void SweepRegistrations(ServerObjects& server) noexcept {
-  if (auto* registrar = static_cast<Registrar*>(server.registrar.get()))
-    registrar->Sweep(server.gen);
+void SweepRegistrations(ServerObjects& server,
+                        const std::function<bool(std::uint32_t, std::uint32_t)>& wanted) noexcept {
+  if (auto* registrar = static_cast<Registrar*>(server.registrar.get())) {
+    registrar->Sweep(server.gen, wanted);
+  }
 }
 
 void RemoveClientObject(const Name& service, std::uint32_t index, std::uint32_t nonce) noexcept {

@@ -470,6 +470,7 @@ Result<AttachedClient> AttachClientObject(ServerObjects&, const Name& service, s
   return AttachedClient{std::move(object), ClientIdentity{pid, 0, true}};
 }
 
-void SweepRegistrations(ServerObjects&) noexcept {}
+void SweepRegistrations(ServerObjects&,
+                        const std::function<bool(std::uint32_t, std::uint32_t)>&) noexcept {}
 
 }  // namespace interproc::internal

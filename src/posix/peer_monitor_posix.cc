@@ -131,7 +131,9 @@ class Monitor {
       std::lock_guard<std::mutex> lock(mu_);
       if (epfd != epoll_.get()) return;  // replaced after a fork
       for (int i = 0; i < n; ++i) {
-        auto it = watches_.find(events[i].data.u64);
+        // epoll_event is packed on x86-64: copy the token out before use.
+        const std::uint64_t token = events[i].data.u64;
+        auto it = watches_.find(token);
         if (it == watches_.end()) continue;
         if (it->second.repeat) {
           it->second.on_exit();

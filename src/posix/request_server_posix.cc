@@ -351,7 +351,8 @@ Result<std::uint64_t> RegisterClientObject(const ClientObjects& objects, const N
                                            std::uint32_t index, std::uint32_t nonce,
                                            ServiceObject& object, std::shared_ptr<void>*) {
   const auto* control = reinterpret_cast<const ServiceControl*>(objects.service->region());
-  const std::uint64_t token = std::atomic_ref<const std::uint64_t>(control->registrar).load();
+  // Written before the object's name appeared; never changed after.
+  const std::uint64_t token = control->registrar;
   const std::uint64_t server = objects.hot->server_state.load(std::memory_order_acquire);
   INTERPROC_ASSIGN_OR_RETURN(std::string path, RegistrarPath(service, token));
   INTERPROC_ASSIGN_OR_RETURN(UnixAddress addr, MakeUnixAddress(path));

@@ -1,17 +1,19 @@
-#include "interproc/wait.h"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <compare>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
+#include "interproc/wait.h"
 #include "sync_posix.h"
 #include "sys_posix.h"
 
@@ -34,14 +36,38 @@ bool IsOpen(const WaitRef& r) {
   return false;
 }
 
-const void* Identity(const WaitRef& r) {
+// What a WaitAll must not hold twice: the object, not the C++ object naming
+// it. A mutex, semaphore or event is its file (device and inode: two opens of
+// one name are one object); a process is its pid.
+struct ObjectKey {
+  int kind = 0;
+  std::uint64_t a = 0, b = 0;
+  auto operator<=>(const ObjectKey&) const = default;
+};
+ObjectKey KeyOf(const WaitRef& r) {
+  int fd = -1;
+  const void* object = nullptr;  // the C++ object, should fstat fail
   switch (r.kind()) {
-    case WaitRef::Kind::kMutex: return r.mutex().impl()->core.get();
-    case WaitRef::Kind::kSemaphore: return r.semaphore().impl();
-    case WaitRef::Kind::kEvent: return r.event().impl();
-    case WaitRef::Kind::kProcess: return r.process().impl();
+    case WaitRef::Kind::kMutex:
+      fd = r.mutex().impl()->fd();
+      object = &r.mutex();
+      break;
+    case WaitRef::Kind::kSemaphore:
+      fd = r.semaphore().impl()->file.fd();
+      object = &r.semaphore();
+      break;
+    case WaitRef::Kind::kEvent:
+      fd = r.event().impl()->file.fd();
+      object = &r.event();
+      break;
+    case WaitRef::Kind::kProcess:
+      return {1, r.process().impl()->pid, 0};
   }
-  return nullptr;
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0) {
+    return {0, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  }
+  return {2, reinterpret_cast<std::uintptr_t>(object), 0};
 }
 
 // One attempt. `start` is the event word seen when the wait began (pulses).
@@ -170,8 +196,8 @@ Result<WaitResult> WaitAny(std::span<const WaitRef> objects, Deadline deadline) 
 
 Result<WaitResult> WaitAll(std::span<const WaitRef> objects, Deadline deadline) {
   INTERPROC_RETURN_IF_ERROR(CheckSet(objects, "WaitAll: empty set or an object not open"));
-  std::vector<const void*> ids;
-  for (const WaitRef& r : objects) ids.push_back(Identity(r));
+  std::vector<ObjectKey> ids;
+  for (const WaitRef& r : objects) ids.push_back(KeyOf(r));
   std::sort(ids.begin(), ids.end());
   if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
     return Error(Errc::kInvalidArgument, "WaitAll: the same object twice");

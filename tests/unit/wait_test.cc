@@ -294,6 +294,33 @@ TEST(WaitAllTest, InvalidArguments) {
   EXPECT_EQ(Drain(s), 3u);
 }
 
+// Two C++ objects opened on one name are one object: a WaitAll of both would
+// need a semaphore's count twice, or could never be satisfied by an auto-reset
+// event; it is refused, as Windows refuses two handles of one object.
+TEST(WaitAllTest, TwoOpensOfOneNameAreTheSameObjectTwice) {
+  Names names;
+  Semaphore s = MakeSemaphore(names, 2, 2);
+  auto s2 = Semaphore::Open(s.name());
+  ASSERT_TRUE(s2) << s2.error();
+  Event e = MakeEvent(names, EventReset::kAuto);
+  auto e2 = Event::Open(e.name());
+  ASSERT_TRUE(e2) << e2.error();
+  for (auto* set : {static_cast<const char*>("semaphore"), "event"}) {
+    SCOPED_TRACE(set);
+    auto r = std::string(set) == "semaphore" ? WaitAll({s, *s2}, Deadline::Now())
+                                             : WaitAll({e, *e2}, Deadline::Now());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), Errc::kInvalidArgument) << r.error();
+  }
+  EXPECT_EQ(Drain(s), 2u) << "a refused WaitAll took a count";
+  auto me = Process::Current();
+  auto me2 = Process::Current();
+  ASSERT_TRUE(me && me2);
+  auto p = WaitAll({*me, *me2}, Deadline::Now());
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code(), Errc::kInvalidArgument) << p.error();
+}
+
 TEST(WaitAllTest, ManyObjects) {
   Names names;
   constexpr std::size_t kCount = 200;

@@ -132,6 +132,15 @@ bool TakeEntry(ClientEntry& e, std::uint32_t seen) {
                                          std::memory_order_acq_rel);
 }
 
+// Takes the entry of `dead_pid`, a client judged dead, found in state `seen`,
+// for release. From kClaimed the state CAS changes nothing, so the pid is what
+// is taken: of two sweepers only one turns it to 0, and an entry that has
+// changed hands since (freed, then claimed by a live client) no longer holds
+// `dead_pid`. After true, release it with ReleaseEntry.
+bool TakeDeadEntry(ClientEntry& e, std::uint32_t seen, std::uint32_t dead_pid) {
+  return TakeEntry(e, seen) && e.pid.compare_exchange_strong(dead_pid, 0);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- server
@@ -235,7 +244,7 @@ struct RequestServer::Impl {
         if (!lock.owns_lock()) continue;
         if (!clients[i].attached) {
           const std::uint32_t pid = e.pid.load();
-          if (pid != 0 && !ProcessAlive(pid, e.start_time.load()) && TakeEntry(e, st)) {
+          if (pid != 0 && !ProcessAlive(pid, e.start_time.load()) && TakeDeadEntry(e, st, pid)) {
             internal::RemoveClientObject(name, i, e.nonce.load());
             ReleaseEntry(e);
           }
@@ -637,7 +646,7 @@ struct RequestClient::Impl {
     }
     const std::uint32_t pid = e.pid.load();
     if (pid == 0 || ProcessAlive(pid, e.start_time.load())) return;
-    if (!TakeEntry(e, st)) return;
+    if (!TakeDeadEntry(e, st, pid)) return;
     internal::RemoveClientObject(name, i, e.nonce.load());
     ReleaseEntry(e);
   }
@@ -694,8 +703,10 @@ struct RequestClient::Impl {
     static std::atomic<std::uint32_t> nonces{0};
     const std::uint32_t nonce = (internal::ThisProcessId() << 12) ^ nonces++;
     ClientEntry& e = entries[i];
-    e.pid.store(internal::ThisProcessId());
+    // The start time before the pid: a sweeper that sees our pid must not judge
+    // it by the previous holder's start time (and take us for dead).
     e.start_time.store(internal::ThisProcessStartTicks());
+    e.pid.store(internal::ThisProcessId());
     e.nonce.store(nonce);
     e.server_gen.store(gen);
     index = i;

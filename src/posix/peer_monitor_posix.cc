@@ -34,7 +34,7 @@ Result<std::uint64_t> ProcessStartTime(std::uint32_t pid) {
   if (p == nullptr) return Error(Errc::kInternal, "parse(/proc/<pid>/stat)");
   // Field 3 (state) follows; start time is field 22.
   int field = 2;
-  for (++p; *p != '\0' && field < 21; ++p) {
+  for (++p; *p != '\0' && field < 22; ++p) {
     if (*p == ' ') ++field;
   }
   char* end = nullptr;

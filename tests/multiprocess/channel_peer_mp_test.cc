@@ -189,6 +189,39 @@ TEST(ChannelPeerMp, APeerClaimingAnotherProcessIsRefused) {
   other.Kill();
 }
 
+// A slot naming a live pid with another start time names a process that is
+// gone (its pid reused): the role is free again, as for a dead peer.
+TEST(ChannelPeerMp, APidWithAnotherStartTimeIsAGonePeer) {
+  const Name n = testing::UniqueName("chpeer");
+  ScopedRemove cleanup(n);
+  auto server = Channel::Open(n);
+  ASSERT_TRUE(server) << server.error();
+  auto other = testing::SpawnChild("ChPeerSleeper");
+  ASSERT_TRUE(other.valid());
+  auto start = internal::ProcessStartTime(other.pid());
+  ASSERT_TRUE(start) << start.error();
+  auto path = internal::ObjectPath(n);
+  ASSERT_TRUE(path) << path.error();
+  const int fd = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const std::size_t len = 2 * 4096;
+  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  auto* control = reinterpret_cast<internal::ChannelControl*>(static_cast<std::byte*>(map) + 4096);
+  internal::PartySlot& slot = control->party[1];
+  const std::uint32_t gen = internal::PartyGenOf(slot.state.load()) + 1;
+  // As a client would attach: the start time (tagged), then the state word.
+  slot.start_time.store(internal::PackStart((*start + 1) & internal::kStartTicksMask, gen));
+  slot.state.store(internal::PackParty(internal::PartyState::kAttached, gen, other.pid()));
+  EXPECT_FALSE(server->peer_connected()) << "a pid of another start time taken for the peer";
+  slot.start_time.store(internal::PackStart(*start & internal::kStartTicksMask, gen + 1));
+  slot.state.store(internal::PackParty(internal::PartyState::kAttached, gen + 1, other.pid()));
+  EXPECT_TRUE(server->peer_connected()) << "the same pid with its own start time";
+  ::munmap(map, len);
+  other.Kill();
+}
+
 INTERPROC_TEST_CHILD(ChPeerHolder) {
   auto ch = Channel::Open(Name(ChildArg("name")));
   if (!ch || !ch->Send(AsBytes("ready"), testing::DeadlineIn(20s))) return 1;

@@ -49,10 +49,11 @@ struct ObjectInfo {
   std::string owner;             // the owner's user name, or the uid as text
   unsigned mode = 0;             // permission bits, e.g. 0600
   std::uint32_t creator_pid = 0; // the process that created it
-  // Whether the creator still runs. Linux: the header records the pid only, so
-  // a reused pid reads as alive; a process this user may not inspect reads as
-  // alive too. Channels and services also record their parties' start times
-  // and report those in `properties` (server_alive, client_alive).
+  // Whether the creator still runs. Linux: the header records its pid and start
+  // time, so a reused pid reads as dead (objects made by builds before the start
+  // time was recorded: judged by the pid alone); a process this user may not
+  // inspect reads as alive. Channels and services also record their parties'
+  // start times and report those in `properties` (server_alive, client_alive).
   bool creator_alive = false;
   bool in_use = false;           // some process holds it open now
   std::string detail;            // one line, e.g. "count=3 max=5", "manual set"

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "../common/process_watch.h"
 #include "sys_posix.h"
 
 namespace interproc::internal {
@@ -203,6 +204,7 @@ Result<ObjectFile> CreateObject(const Name& name, ObjectHeader header, std::uint
   header.magic = kObjectMagic;
   header.version = kObjectVersion;
   header.creator_pid = static_cast<std::uint32_t>(::getpid());
+  header.creator_start = ThisProcessStartTicks();
   INTERPROC_RETURN_IF_ERROR(PwriteExact(fd.get(), &header, sizeof(header), 0, "pwrite"));
   if (init != nullptr) INTERPROC_RETURN_IF_ERROR(init(fd.get(), init_arg));
   if (int err = OfdLock(fd.get(), F_RDLCK); err != 0) return Fail("fcntl(F_OFD_SETLK)", err);

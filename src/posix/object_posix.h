@@ -68,7 +68,10 @@ struct ObjectHeader {
   std::uint32_t path_len;     // file mapping: length of the path (no NUL)
   std::uint64_t file_dev;     // file mapping: the backing file's identity
   std::uint64_t file_ino;
-  std::uint8_t reserved[80];
+  // The creator's start time (clock ticks since boot; 0 in files of earlier
+  // builds): with creator_pid, who created it, even after the pid is reused.
+  std::uint64_t creator_start;
+  std::uint8_t reserved[72];
 };
 static_assert(sizeof(ObjectHeader) == 128);
 static_assert(std::is_trivially_copyable_v<ObjectHeader>);

@@ -320,7 +320,7 @@ void Describe(const std::string& path, const struct stat& st, const Name& name,
   }
   info->kind = internal::ObjectKindName(h.kind);
   info->creator_pid = h.creator_pid;
-  info->creator_alive = Alive(h.creator_pid, 0);
+  info->creator_alive = Alive(h.creator_pid, h.creator_start);
   switch (static_cast<ObjectKind>(h.kind)) {
     case ObjectKind::kSharedMemory:
       info->size = h.data_size;

@@ -186,6 +186,37 @@ TEST(GarbageFault, GarbageUnderOpenObjectsNeverCrashesOrHangs) {
 #endif
 }
 
+// The creator is known by pid and start time: a header whose start time is not
+// the running process's (its pid reused) names a creator that is gone.
+TEST(GarbageFault, ACreatorWithAnotherStartTimeIsNotAlive) {
+#if defined(_WIN32)
+  GTEST_SKIP() << "Windows kernel objects are not enumerable";
+#else
+  const Name n = testing::UniqueName("creator");
+  ScopedRemove cleanup(n);
+  auto sem = Semaphore::Create(n, 0, 1);
+  ASSERT_TRUE(sem) << sem.error();
+  auto before = DescribeObject(n);
+  ASSERT_TRUE(before) << before.error();
+  EXPECT_EQ(before->creator_pid, Process::CurrentId());
+  EXPECT_TRUE(before->creator_alive);
+  // creator_start follows file_ino in the 128-byte header (object_posix.h).
+  constexpr off_t kCreatorStart = 48;
+  const int fd = ::open(ObjectPath(n).c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::uint64_t start = 0;
+  ASSERT_EQ(::pread(fd, &start, sizeof(start), kCreatorStart), 8);
+  EXPECT_NE(start, 0u) << "no start time recorded";
+  ++start;
+  ASSERT_EQ(::pwrite(fd, &start, sizeof(start), kCreatorStart), 8);
+  ::close(fd);
+  auto after = DescribeObject(n);
+  ASSERT_TRUE(after) << after.error();
+  EXPECT_EQ(after->creator_pid, Process::CurrentId());
+  EXPECT_FALSE(after->creator_alive) << "a pid with another start time taken for the creator";
+#endif
+}
+
 TEST(GarbageFault, TruncatedObjectFileIsRefused) {
 #if defined(_WIN32)
   GTEST_SKIP() << "Linux only: Windows kernel objects have no file to damage";

@@ -8,8 +8,12 @@
 //   Linux:   the service is one object (kind "service") holding the server's
 //            identity, the configuration and a doorbell; every client has its
 //            own object with its request/response slots, so a client that
-//            damages its memory damages only its own calls. Futex wake-ups go
-//            only to sleepers; peers are watched through pidfds.
+//            damages its memory damages only its own calls. A client registers
+//            over the server's AF_UNIX socket, which tells each side who the
+//            other is and hands the server the client's object as a descriptor
+//            (so clients of other users can be served; their objects stay
+//            theirs). Futex wake-ups go only to sleepers; peers are watched
+//            through pidfds.
 //   Windows: the same layout in file-mapping sections and auto-reset events. A
 //            small name entry says which server generation is current, so a
 //            restarted server starts from fresh sections while its
@@ -57,11 +61,11 @@ struct CallerInfo {
   ProcessId pid = 0;
   std::uint32_t client_index = 0;  // the client's slot, stable while it is connected
   std::uint32_t uid = 0;           // Linux: the client's user id. Windows: 0.
-  // True: the kernel vouched for pid (and uid) when the client connected. The
-  // client published an object named after the service and a random token it
-  // wrote into its entry (Linux: a listening socket, SO_PEERCRED; Windows: a
-  // named pipe, GetNamedPipeServerProcessId), and that pid had to be the one
-  // in the entry.
+  // True: the kernel vouched for pid (and uid) when the client connected, and
+  // that pid had to be the one in the client's entry. Linux: the client
+  // registered over the server's socket (SO_PEERCRED). Windows: the client
+  // created the only instance of a named pipe named after the service and a
+  // random token it wrote into its entry (GetNamedPipeServerProcessId).
   bool verified = false;
 };
 
@@ -129,9 +133,10 @@ class RequestClient {
   // destroyed during the call, or before it), MessageTooLarge
   // (request over the server's max_request), Protocol (this client's memory was
   // damaged: it is cut off, and reconnects on the next call), ResourceExhausted
-  // (the server has max_clients clients), PermissionDenied (the service is
-  // another user's), InvalidArgument (the name is another kind of object), and
-  // any error the handler returned.
+  // (the server has max_clients clients, or its registration backlog stayed
+  // full), PermissionDenied (the service's permissions refuse this user),
+  // InvalidArgument (the name is another kind of object), and any error the
+  // handler returned.
   Result<void> Call(std::span<const std::byte> request, std::vector<std::byte>& response,
                     Deadline deadline = Deadline::Infinite());
 

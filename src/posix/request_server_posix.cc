@@ -83,7 +83,7 @@ class Registrar {
     std::uint32_t uid = 0;
   };
 
-  Registrar(std::uint32_t max_clients) : max_clients_(max_clients) {}
+  explicit Registrar(std::uint32_t max_clients) : max_clients_(max_clients) {}
   ~Registrar() {
     if (listen_.is_valid() && owner_ == ::getpid()) ::unlink(path_.c_str());
   }
@@ -411,6 +411,7 @@ Result<AttachedClient> AttachClientObject(ServerObjects& server, const Name& ser
                                           std::uint32_t index, std::uint32_t nonce,
                                           std::uint32_t claimed_pid, std::uint64_t) {
   auto* registrar = static_cast<Registrar*>(server.registrar.get());
+  if (registrar == nullptr) return Error(Errc::kNotFound, "service: no registration socket");
   INTERPROC_ASSIGN_OR_RETURN(Registrar::Held h, registrar->Take(index, nonce, server.gen));
   if (h.pid != claimed_pid) {
     return Error(Errc::kProtocol, "service: another process registered the client");

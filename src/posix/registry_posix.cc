@@ -416,15 +416,23 @@ Result<bool> RemoveUnheld(const ObjectInfo& info) {
 // a name, collected or not.
 bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Scope scope,
                            bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
-  static constexpr std::pair<const char*, const char*> kPrefixes[] = {
-      {"chan0", "channel"}, {"chan1", "channel"}, {"svc", "service"}};
+  struct Prefix {
+    const char* prefix;
+    const char* kind;
+    int type;  // of the socket: a connect of another type would say nothing
+  };
+  static constexpr Prefix kPrefixes[] = {{"chan0", "channel", SOCK_STREAM},
+                                         {"chan1", "channel", SOCK_STREAM},
+                                         {"svc", "service", SOCK_SEQPACKET}};
   const char* kind = nullptr;
+  int type = 0;
   std::size_t base_at = 0;
-  for (const auto& [p, k] : kPrefixes) {
-    const std::size_t n = std::strlen(p);
-    if (entry.size() > n + 12 && entry.compare(0, n, p) == 0 && entry[n] == '-' &&
+  for (const Prefix& p : kPrefixes) {
+    const std::size_t n = std::strlen(p.prefix);
+    if (entry.size() > n + 12 && entry.compare(0, n, p.prefix) == 0 && entry[n] == '-' &&
         entry[n + 11] == '.') {
-      kind = k;
+      kind = p.kind;
+      type = p.type;
       base_at = n + 12;
     }
   }
@@ -439,11 +447,11 @@ bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Sco
   if (::time(nullptr) - st.st_ctime < 3) return true;
   Result<internal::UnixAddress> addr = internal::MakeUnixAddress(path);
   if (!addr.has_value()) return true;
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.is_valid()) return true;
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->addr), addr->len) == 0 ||
       errno != ECONNREFUSED) {
-    return true;  // a live party (which drains the connection), or unknown
+    return true;  // a live process (which drops the connection), or unknown
   }
   ObjectInfo info;
   const Name name(base, scope);

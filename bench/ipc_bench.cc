@@ -96,6 +96,10 @@ struct Options {
   std::chrono::milliseconds rr_time{-1};
   std::vector<std::string> rows;  // mechanism keys; empty: all
   std::FILE* report = nullptr;     // --report-fd
+  // Queue capacity of the streaming rows, for every mechanism that has one
+  // (the floors too): 64 B rows, 1 MiB rows.
+  std::uint32_t stream_slots = 256;
+  std::uint32_t mib_slots = 8;
 };
 
 [[noreturn]] void Die(const char* what) {
@@ -840,7 +844,7 @@ std::vector<Row> AllRows(const Options& o) {
     r.mode = mode;
     r.test = test;
     r.size = size;
-    r.slots = test == Test::kPingPong ? 64 : size >= kMiB ? 8 : 256;
+    r.slots = test == Test::kPingPong ? 64 : size >= kMiB ? o.mib_slots : o.stream_slots;
     r.spins = spins;
     r.skip = std::move(skip);
     r.clients = clients;
@@ -1420,7 +1424,8 @@ std::optional<std::string> PeerKey(std::string_view arg) {
 
 constexpr const char* kUsage =
     "usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]\n"
-    "                           [--rows=KEY,...] [--report-fd=N]\n"
+    "                           [--rows=KEY,...] [--stream-slots=N] [--mib-slots=N]\n"
+    "                           [--report-fd=N]\n"
     "  --quick         a few ms per row (the CI smoke run; never judge figures from it)\n"
     "  --json          one JSON object per row on stdout\n"
     "  --time-ms=N     measured time per row, over all rounds (default 600)\n"
@@ -1431,6 +1436,10 @@ constexpr const char* kUsage =
     "                  namedpipe, mailslot, copydata (local: all three; each with the raw\n"
     "                  AF_UNIX socket it wraps: sockstream, sockseq, sockdgram)\n"
     "                  (the floors floor, memcpy, futex run with the rows that need them)\n"
+    "  --stream-slots=N queue capacity of the 64 B streaming rows, every mechanism with a\n"
+    "                  queue and the floors alike (default 256; a power of two, 1..65536;\n"
+    "                  iceoryx caps its queue at 256)\n"
+    "  --mib-slots=N   the same for the 1 MiB rows (default 8; 1..8)\n"
     "  --report-fd=N   write \"progress I/N LABEL\" before each row step and \"row JSON\"\n"
     "                  for each row at the end to descriptor N (used by `interproc bench`)\n";
 
@@ -1462,6 +1471,16 @@ int Main(int argc, char** argv) {
       while (std::getline(list, item, ',')) {
         if (!item.empty()) o.rows.push_back(item);
       }
+    } else if (a.substr(0, 15) == "--stream-slots=" || a.substr(0, 12) == "--mib-slots=") {
+      const bool mib = a.substr(0, 12) == "--mib-slots=";
+      const long n = std::atol(std::string(a.substr(mib ? 12 : 15)).c_str());
+      const long max = mib ? 8 : 65536;
+      if (n < 1 || n > max || (n & (n - 1)) != 0) {
+        std::fprintf(stderr, "interproc_ipc_bench: %s: a power of two from 1 to %ld\n",
+                     std::string(a).c_str(), max);
+        return 2;
+      }
+      (mib ? o.mib_slots : o.stream_slots) = static_cast<std::uint32_t>(n);
     } else if (a.substr(0, 12) == "--report-fd=") {
       const int fd = std::atoi(std::string(a.substr(12)).c_str());
       if (fd < 3 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||

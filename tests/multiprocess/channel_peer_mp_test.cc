@@ -142,6 +142,32 @@ TEST(ChannelPeerMp, NotOpenIsInvalidArgument) {
 
 #if defined(__linux__)
 
+// The client's party slot of channel `n`, mapped from its object file, as a
+// process that writes the channel's memory sees it.
+class ClientSlot {
+ public:
+  explicit ClientSlot(const Name& n) {
+    auto path = internal::ObjectPath(n);
+    const int fd = path ? ::open(path->c_str(), O_RDWR | O_CLOEXEC) : -1;
+    if (fd < 0) return;
+    map_ = ::mmap(nullptr, kLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+  }
+  ~ClientSlot() {
+    if (ok()) ::munmap(map_, kLen);
+  }
+  bool ok() const { return map_ != MAP_FAILED; }
+  internal::PartySlot& slot() {
+    // The object header page, then the region, which starts with ChannelControl.
+    return reinterpret_cast<internal::ChannelControl*>(static_cast<std::byte*>(map_) + 4096)
+        ->party[1];
+  }
+
+ private:
+  static constexpr std::size_t kLen = 2 * 4096;
+  void* map_ = MAP_FAILED;
+};
+
 INTERPROC_TEST_CHILD(ChPeerSleeper) {
   std::this_thread::sleep_for(testing::Scaled(60s));
   return 0;
@@ -165,16 +191,9 @@ TEST(ChannelPeerMp, APeerClaimingAnotherProcessIsRefused) {
   auto start = internal::ProcessStartTime(other.pid());
   ASSERT_TRUE(start) << start.error();
 
-  auto path = internal::ObjectPath(n);
-  ASSERT_TRUE(path) << path.error();
-  const int fd = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  const std::size_t len = 2 * 4096;
-  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  ASSERT_NE(map, MAP_FAILED);
-  auto* control = reinterpret_cast<internal::ChannelControl*>(static_cast<std::byte*>(map) + 4096);
-  internal::PartySlot& slot = control->party[1];
+  ClientSlot mapped(n);
+  ASSERT_TRUE(mapped.ok());
+  internal::PartySlot& slot = mapped.slot();
   const std::uint64_t w = slot.state.load();
   const std::uint32_t gen = internal::PartyGenOf(w);
   slot.start_time.store(internal::PackStart(*start & internal::kStartTicksMask, gen));
@@ -185,7 +204,6 @@ TEST(ChannelPeerMp, APeerClaimingAnotherProcessIsRefused) {
   EXPECT_EQ(forged.error().code(), Errc::kProtocol) << forged.error();
 
   slot.state.store(w);  // the client's own word again, so that it closes cleanly
-  ::munmap(map, len);
   other.Kill();
 }
 
@@ -200,16 +218,9 @@ TEST(ChannelPeerMp, APidWithAnotherStartTimeIsAGonePeer) {
   ASSERT_TRUE(other.valid());
   auto start = internal::ProcessStartTime(other.pid());
   ASSERT_TRUE(start) << start.error();
-  auto path = internal::ObjectPath(n);
-  ASSERT_TRUE(path) << path.error();
-  const int fd = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  const std::size_t len = 2 * 4096;
-  void* map = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  ASSERT_NE(map, MAP_FAILED);
-  auto* control = reinterpret_cast<internal::ChannelControl*>(static_cast<std::byte*>(map) + 4096);
-  internal::PartySlot& slot = control->party[1];
+  ClientSlot mapped(n);
+  ASSERT_TRUE(mapped.ok());
+  internal::PartySlot& slot = mapped.slot();
   const std::uint32_t gen = internal::PartyGenOf(slot.state.load()) + 1;
   // As a client would attach: the start time (tagged), then the state word.
   slot.start_time.store(internal::PackStart((*start + 1) & internal::kStartTicksMask, gen));
@@ -218,7 +229,6 @@ TEST(ChannelPeerMp, APidWithAnotherStartTimeIsAGonePeer) {
   slot.start_time.store(internal::PackStart(*start & internal::kStartTicksMask, gen + 1));
   slot.state.store(internal::PackParty(internal::PartyState::kAttached, gen + 1, other.pid()));
   EXPECT_TRUE(server->peer_connected()) << "the same pid with its own start time";
-  ::munmap(map, len);
   other.Kill();
 }
 

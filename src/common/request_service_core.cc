@@ -361,7 +361,12 @@ struct RequestServer::Impl {
     ClientEntry& e = entries[i];
     const auto st = static_cast<EntryState>(e.state.load(std::memory_order_acquire));
     if (c.dead.load() || (c.attached && st == EntryState::kLeaving)) {
+      const bool died = c.dead.load();
+      const std::uint32_t nonce = e.nonce.load();
       DetachLocked(i, EntryState::kFree);
+      // A client that died left its object's name (one that left removed it):
+      // what we held was the descriptor it sent, whose closing removes nothing.
+      if (died) internal::RemoveClientObject(name, i, nonce);
       return;
     }
     if (!c.attached) {

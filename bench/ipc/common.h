@@ -111,8 +111,14 @@ inline bool ReadAll(int fd, std::byte* p, std::size_t n) {
 
 // A single-producer/single-consumer ring of fixed-size slots in shared memory:
 // the least code that moves a message between two processes. Indices on lines
-// of their own, each side caching the other's index. How the waiting side waits:
-//   kRingSpin       both sides spin (the floor)
+// of their own, each side caching the other's index. A slot is an 8-byte
+// sequence word and the message, padded to whole cache lines (the Channel's
+// slot layout). How the waiting side waits:
+//   kRingSpin       both sides spin (the floor); the consumer polls the next
+//                   slot's sequence word, which the producer writes after the
+//                   message, so a message costs no line but its slot's (the head
+//                   index is not written at all: reading it per message made
+//                   this ring slower than the Channel at deep queues)
 //   kRingFutex      it sleeps in FUTEX_WAIT and the other side always calls
 //                   FUTEX_WAKE (the textbook blocking hand-off; no waiter flag)
 //   kRingFutexFlag  it raises a flag, looks again and sleeps; the other side
@@ -135,14 +141,19 @@ class RawRing {
   static constexpr bool kFutex = kWait != kRingSpin;
 
  public:
+  static constexpr std::size_t kSlotSeq = 8;
+  static constexpr std::size_t kSlotAlign = 64;  // the Channel's slot stride unit
+  static std::size_t Stride(std::size_t slot) {
+    return (kSlotSeq + slot + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  }
   static std::size_t Bytes(std::size_t slot, std::uint32_t slots) {
-    return sizeof(RingHeader) + slot * slots;
+    return sizeof(RingHeader) + Stride(slot) * slots;
   }
   // `mem` holds Bytes(slot, slots); the parent resets the header before each row.
   void Attach(std::byte* mem, std::size_t slot, std::uint32_t slots) {
     h_ = reinterpret_cast<RingHeader*>(mem);
     data_ = mem + sizeof(RingHeader);
-    slot_ = slot;
+    stride_ = Stride(slot);
     mask_ = slots - 1;
     head_ = h_->head.load(std::memory_order_relaxed);
     tail_ = h_->tail.load(std::memory_order_relaxed);
@@ -156,6 +167,12 @@ class RawRing {
     h->head_sleeper.store(0);
     h->tail_sleeper.store(0);
   }
+  // The sequence words of a ring's slots (the parent, before each row).
+  static void ResetSlots(std::byte* mem, std::size_t slot, std::uint32_t slots) {
+    for (std::uint32_t i = 0; i < slots; ++i) {
+      new (mem + sizeof(RingHeader) + i * Stride(slot)) FutexWord(0);
+    }
+  }
 
   std::byte* BeginSend() {
     while (head_ - seen_tail_ > mask_) {
@@ -163,16 +180,28 @@ class RawRing {
       if (head_ - seen_tail_ <= mask_) break;
       Wait(&h_->tail, &h_->tail_sleeper, seen_tail_);
     }
-    return data_ + (head_ & mask_) * slot_;
+    return SlotAt(head_) + kSlotSeq;
   }
-  void EndSend() { Post(&h_->head, &h_->head_sleeper, ++head_); }
-  const std::byte* BeginRecv() {
-    while (seen_head_ == tail_) {
-      seen_head_ = h_->head.load(std::memory_order_acquire);
-      if (seen_head_ != tail_) break;
-      Wait(&h_->head, &h_->head_sleeper, seen_head_);
+  void EndSend() {
+    ++head_;
+    if constexpr (kFutex) {
+      Post(&h_->head, &h_->head_sleeper, head_);
+    } else {
+      SeqAt(head_ - 1)->store(head_, std::memory_order_release);
     }
-    return data_ + (tail_ & mask_) * slot_;
+  }
+  const std::byte* BeginRecv() {
+    if constexpr (kFutex) {
+      while (seen_head_ == tail_) {
+        seen_head_ = h_->head.load(std::memory_order_acquire);
+        if (seen_head_ != tail_) break;
+        Wait(&h_->head, &h_->head_sleeper, seen_head_);
+      }
+    } else {
+      const FutexWord* seq = SeqAt(tail_);
+      while (seq->load(std::memory_order_acquire) != tail_ + 1) CpuRelax();
+    }
+    return SlotAt(tail_) + kSlotSeq;
   }
   void EndRecv() { Post(&h_->tail, &h_->tail_sleeper, ++tail_); }
 
@@ -203,9 +232,12 @@ class RawRing {
     }
   }
 
+  std::byte* SlotAt(std::uint32_t seq) const { return data_ + (seq & mask_) * stride_; }
+  FutexWord* SeqAt(std::uint32_t seq) const { return reinterpret_cast<FutexWord*>(SlotAt(seq)); }
+
   RingHeader* h_ = nullptr;
   std::byte* data_ = nullptr;
-  std::size_t slot_ = 0;
+  std::size_t stride_ = 0;
   std::uint32_t mask_ = 0;
   std::uint32_t head_ = 0, tail_ = 0;            // own index (mirrors the shared one)
   std::uint32_t seen_head_ = 0, seen_tail_ = 0;  // the other side's, as last read

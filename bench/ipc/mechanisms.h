@@ -60,6 +60,8 @@ class RawShm {
     if (ctx.parent) {
       RawRing<kWait>::Reset(a);
       RawRing<kWait>::Reset(b);
+      RawRing<kWait>::ResetSlots(a, ctx.size, ctx.slots);
+      RawRing<kWait>::ResetSlots(b, ctx.size, ctx.slots);
     }
     out_.Attach(ctx.parent ? a : b, ctx.size, ctx.slots);
     in_.Attach(ctx.parent ? b : a, ctx.size, ctx.slots);

@@ -84,6 +84,12 @@ class Registrar {
   };
 
   explicit Registrar(std::uint32_t max_clients) : max_clients_(max_clients) {}
+  // The entries of the service region: from then on a registration is taken
+  // only from the process its entry names (a client writes its pid there
+  // before it registers). Anyone who may call can read a connecting client's
+  // slot and nonce; without this check, a registration of theirs under them
+  // would replace the client's and get it cut off.
+  void WatchEntries(const ClientEntry* entries) { entries_ = entries; }
   ~Registrar() {
     if (listen_.is_valid() && owner_ == ::getpid()) ::unlink(path_.c_str());
   }
@@ -194,6 +200,10 @@ class Registrar {
         r.server_gen != gen || ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
       return true;  // garbage, or a sender that left: dropped
     }
+    if (entries_ != nullptr && entries_[r.index].pid.load(std::memory_order_acquire) !=
+                                   static_cast<std::uint32_t>(cred.pid)) {
+      return true;  // not the process that holds the slot: dropped
+    }
     Held& h = held_[r.index];  // a newer registration of a slot replaces the older
     h.nonce = r.nonce;
     h.fd = std::move(fds[0]);
@@ -207,6 +217,7 @@ class Registrar {
   UniqueFd listen_;
   std::string path_;
   pid_t owner_ = ::getpid();
+  const ClientEntry* entries_ = nullptr;
   std::map<std::uint32_t, Held> held_;
   std::vector<Waiting> waiting_;
 };
@@ -308,6 +319,8 @@ Result<ServerObjects> CreateServerObjects(const Name& name, const ServiceConfig&
     objects.hot = &reinterpret_cast<ServiceControl*>(objects.service->region())->hot;
     objects.gen = gen;
     objects.my_state = state;
+    registrar->WatchEntries(reinterpret_cast<const ClientEntry*>(objects.service->region() +
+                                                                 EntriesOffset(cfg.max_clients)));
     objects.registrar = std::move(registrar);
     return objects;
   }

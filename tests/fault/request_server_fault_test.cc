@@ -809,5 +809,103 @@ TEST(RequestServerFault, GarbageRegistrationsAreDroppedAndHarmNoOne) {
 #endif
 }
 
+#if !defined(_WIN32)
+// One call of "one"; exit codes: 1 open, 3 the call failed, 4 a wrong answer.
+INTERPROC_TEST_CHILD(RsFaultOneCall) {
+  auto c = RequestClient::Open(Name(ChildArg("name")));
+  if (!c) return 1;
+  std::vector<std::byte> resp;
+  auto r = c->Call(AsBytes("one"), resp, testing::DeadlineIn(30s));
+  if (!r) {
+    std::fprintf(stderr, "victim: %s\n", r.error().ToString().c_str());
+    return 3;
+  }
+  return Text(resp) == "one" ? 0 : 4;
+}
+#endif
+
+// A process that may call can read a connecting client's slot and nonce in the
+// service object, and register a descriptor of its own under them before the
+// server has taken the client's registration. The server takes registrations
+// only from the process the entry names, so the client is served, not cut off.
+TEST(RequestServerFault, AnotherProcessCannotRegisterUnderAClientsSlot) {
+#if defined(_WIN32)
+  GTEST_SKIP() << "the registration socket is Linux's";
+#else
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove c1(n);
+  constexpr std::uint32_t kClients = 16;
+  auto s = RequestServer::Create(n, Options(kClients));
+  ASSERT_TRUE(s) << s.error();
+  std::atomic<bool> holding{false}, release{false};
+  // One server thread, kept busy by the holder's call while the victim connects:
+  // nothing takes the victim's registration until `release`.
+  Serving serving(*s,
+                  [&](const CallerInfo&, std::span<const std::byte> req,
+                      std::span<std::byte> resp) -> Result<std::size_t> {
+                    if (Text(std::vector<std::byte>(req.begin(), req.end())) == "hold") {
+                      holding.store(true);
+                      while (!release.load()) std::this_thread::sleep_for(1ms);
+                    }
+                    std::copy(req.begin(), req.end(), resp.begin());
+                    return req.size();
+                  });
+  auto holder = RequestClient::Open(n);
+  ASSERT_TRUE(holder) << holder.error();
+  std::thread hold([&] {
+    std::vector<std::byte> resp;
+    (void)holder->Call(AsBytes("hold"), resp, testing::DeadlineIn(60s));
+  });
+  struct Releaser {
+    std::atomic<bool>& r;
+    std::thread& t;
+    ~Releaser() {
+      r.store(true);
+      if (t.joinable()) t.join();
+    }
+  } releaser{release, hold};
+  ASSERT_TRUE(PollUntil([&] { return holding.load(); }));
+
+  auto victim = testing::SpawnChild("RsFaultOneCall", {{"name", n.str()}});
+  FileMap svc("/dev/shm/" + ShmPrefix(n));
+  ASSERT_NE(svc.data(), nullptr);
+  std::byte* region = svc.data() + internal::kPageSize;
+  auto* entries =
+      reinterpret_cast<internal::ClientEntry*>(region + internal::EntriesOffset(kClients));
+  std::uint32_t index = kClients;
+  ASSERT_TRUE(PollUntil([&] {
+    for (std::uint32_t i = 0; i < kClients; ++i) {
+      if (entries[i].pid.load() == static_cast<std::uint32_t>(victim.pid()) &&
+          entries[i].state.load() ==
+              static_cast<std::uint32_t>(internal::EntryState::kRegistered)) {
+        index = i;
+        return true;
+      }
+    }
+    return false;
+  })) << "the victim never registered";
+  const std::uint64_t token = reinterpret_cast<internal::ServiceControl*>(region)->registrar;
+  char kind[32];
+  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
+  const std::string path =
+      "/dev/shm/interproc-sock." + std::to_string(::geteuid()) + "/" + kind + "." + n.base();
+  struct Reg {
+    std::uint32_t magic, index, nonce, gen;
+  };
+  const Reg forged{0x47455249, index, entries[index].nonce.load(),
+                   entries[index].server_gen.load()};
+  const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  EXPECT_TRUE(SendRegistration(path, &forged, sizeof(forged), {devnull}));
+  ::close(devnull);
+
+  release.store(true);
+  EXPECT_EQ(victim.Join(testing::Scaled(30s)), 0)
+      << "3: the victim's call failed (cut off by the forged registration; see stderr)";
+  EXPECT_EQ(s->protocol_errors(), 0u);
+  EXPECT_TRUE(serving.Stop());
+#endif
+}
+
 }  // namespace
 }  // namespace interproc

@@ -408,18 +408,49 @@ Result<bool> RemoveUnheld(const ObjectInfo& info) {
   return true;
 }
 
+// True if `path` is a socket file of this user, at least 3 seconds old (its
+// process may be between bind and listen before that), that no process has
+// bound any more: a connect of `probe_type` is refused. Connecting to a dead
+// socket file is refused whatever the type; a live socket of another type
+// answers EPROTOTYPE, so probing with a type the socket does not have tells the
+// two apart without connecting to a live server. `*st` gets the file's status.
+bool StaleSocket(const std::string& path, int probe_type, struct stat* st) {
+  if (::lstat(path.c_str(), st) != 0 || !S_ISSOCK(st->st_mode) || st->st_uid != ::geteuid()) {
+    return false;
+  }
+  if (::time(nullptr) - st->st_ctime < 3) return false;
+  Result<internal::UnixAddress> addr = internal::MakeUnixAddress(path);
+  if (!addr.has_value()) return false;
+  UniqueFd fd(::socket(AF_UNIX, probe_type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.is_valid()) return false;
+  return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->addr), addr->len) != 0 &&
+         errno == ECONNREFUSED;
+}
+
+ObjectInfo StaleSocketInfo(const Name& name, const char* kind, const struct stat& st,
+                           const std::string& path, const char* what = "stale socket ") {
+  ObjectInfo info;
+  info.name = name;
+  info.kind = kind;
+  info.owner_uid = st.st_uid;
+  info.owner = internal::UserName(st.st_uid);
+  info.mode = st.st_mode & 07777;
+  info.detail = what + path;
+  AddText(&info, "socket", path);
+  return info;
+}
+
 // A channel party's identity socket ("chan<role>-<token>.<base>",
 // identity_socket_posix.h) or a request server's registration socket
 // ("svc-<token>.<base>", request_server_posix.cc) whose process is gone:
-// nothing listens on it any more. A socket younger than 3 seconds is left
-// alone (its process may be between bind and listen). True if `entry` is such
-// a name, collected or not.
+// nothing listens on it any more. True if `entry` is such a name, collected or
+// not.
 bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Scope scope,
                            bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
   struct Prefix {
     const char* prefix;
     const char* kind;
-    int type;  // of the socket: a connect of another type would say nothing
+    int type;  // of the socket: a live process drops the probe's connection
   };
   static constexpr Prefix kPrefixes[] = {{"chan0", "channel", SOCK_STREAM},
                                          {"chan1", "channel", SOCK_STREAM},
@@ -441,28 +472,82 @@ bool CollectIdentitySocket(const std::string& dir, const std::string& entry, Sco
   if (base.rfind(prefix, 0) != 0) return true;
   const std::string path = dir + "/" + entry;
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) {
+  if (!StaleSocket(path, type, &st)) return true;
+  ObjectInfo info = StaleSocketInfo(Name(base, scope), kind, st, path);
+  if (dry_run || ::unlink(path.c_str()) == 0) out->push_back(std::move(info));
+  return true;
+}
+
+// The socket of a pipe, mailslot or copy-data server whose name was too long
+// for sun_path: "<kind>.#<hash>" (socket_dir_posix.cc). No name guard can be
+// found from a hash, so it is judged by the socket alone. `prefix` matches the
+// stored form ("#<hash>"). True if `entry` is such a name.
+bool CollectHashedSocket(const std::string& dir, const std::string& entry, Scope scope,
+                         bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
+  struct Hashed {
+    const char* prefix;
+    ObjectKind kind;
+    int probe;  // a type the live socket does not have
+  };
+  static constexpr Hashed kHashed[] = {{"pipe.#", ObjectKind::kNamedPipe, SOCK_DGRAM},
+                                       {"copydata.#", ObjectKind::kCopyData, SOCK_DGRAM},
+                                       {"mailslot.#", ObjectKind::kMailslot, SOCK_SEQPACKET}};
+  const Hashed* kind = nullptr;
+  for (const Hashed& h : kHashed) {
+    if (entry.rfind(h.prefix, 0) == 0) kind = &h;
+  }
+  if (kind == nullptr) return false;
+  const std::string base = entry.substr(std::strlen(kind->prefix) - 1);
+  if (base.rfind(prefix, 0) != 0) return true;
+  const std::string path = dir + "/" + entry;
+  struct stat st {};
+  if (!StaleSocket(path, kind->probe, &st)) return true;
+  ObjectInfo info =
+      StaleSocketInfo(Name(base, scope),
+                      internal::ObjectKindName(static_cast<std::uint16_t>(kind->kind)), st, path);
+  if (dry_run || ::unlink(path.c_str()) == 0) out->push_back(std::move(info));
+  return true;
+}
+
+// A mailslot broadcast group, "mailslot-bcast.<base or #hash>" (mailslot_posix.cc):
+// the sockets of members that died without leaving ("<pid>.<nonce>.<max>", and
+// ".<...>" ones a member killed while joining left), then the directory once
+// empty. `prefix` matches the stored base. True if `entry` is such a name.
+bool CollectBroadcastMembers(const std::string& dir, const std::string& entry, Scope scope,
+                             bool dry_run, std::string_view prefix, std::vector<ObjectInfo>* out) {
+  static constexpr std::string_view kPrefix = "mailslot-bcast.";
+  if (entry.rfind(kPrefix, 0) != 0) return false;
+  const std::string base = entry.substr(kPrefix.size());
+  if (base.rfind(prefix, 0) != 0) return true;
+  const std::string group = dir + "/" + entry;
+  struct stat gst {};
+  if (::lstat(group.c_str(), &gst) != 0 || !S_ISDIR(gst.st_mode) || gst.st_uid != ::geteuid()) {
     return true;
   }
-  if (::time(nullptr) - st.st_ctime < 3) return true;
-  Result<internal::UnixAddress> addr = internal::MakeUnixAddress(path);
-  if (!addr.has_value()) return true;
-  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.is_valid()) return true;
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr->addr), addr->len) == 0 ||
-      errno != ECONNREFUSED) {
-    return true;  // a live process (which drops the connection), or unknown
+  DIR* d = ::opendir(group.c_str());
+  if (d == nullptr) return true;
+  std::vector<std::string> members;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n != "." && n != "..") members.push_back(n);
   }
-  ObjectInfo info;
-  const Name name(base, scope);
-  info.name = name.valid() ? name : Name("x", scope);
-  info.kind = kind;
-  info.owner_uid = st.st_uid;
-  info.owner = internal::UserName(st.st_uid);
-  info.mode = st.st_mode & 07777;
-  info.detail = "stale socket " + path;
-  AddText(&info, "socket", path);
-  if (dry_run || ::unlink(path.c_str()) == 0) out->push_back(std::move(info));
+  ::closedir(d);
+  std::size_t left = members.size();
+  for (const std::string& m : members) {
+    const std::string path = group + "/" + m;
+    struct stat st {};
+    // A member's socket is a datagram socket: probe with another type.
+    if (!StaleSocket(path, SOCK_SEQPACKET, &st)) continue;
+    ObjectInfo info = StaleSocketInfo(Name(base, scope), "mailslot", st, path,
+                                      "stale socket (broadcast member) ");
+    if (dry_run || ::unlink(path.c_str()) == 0) {
+      out->push_back(std::move(info));
+      --left;
+    }
+  }
+  // rmdir fails while anything is left, or a member joined meanwhile (a
+  // joiner that loses this race makes the directory again).
+  if (!dry_run && left == 0) ::rmdir(group.c_str());
   return true;
 }
 
@@ -488,7 +573,11 @@ void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInf
     while (dirent* e = ::readdir(d)) entries.emplace_back(e->d_name);
     ::closedir(d);
     for (const std::string& entry : entries) {
-      if (CollectIdentitySocket(dir, entry, scope, dry_run, prefix, out)) continue;
+      if (CollectIdentitySocket(dir, entry, scope, dry_run, prefix, out) ||
+          CollectHashedSocket(dir, entry, scope, dry_run, prefix, out) ||
+          CollectBroadcastMembers(dir, entry, scope, dry_run, prefix, out)) {
+        continue;
+      }
       const SockKind* kind = nullptr;
       for (const SockKind& k : kKinds) {
         if (entry.rfind(k.prefix, 0) == 0) kind = &k;
@@ -496,7 +585,6 @@ void CollectSockets(bool dry_run, std::string_view prefix, std::vector<ObjectInf
       if (kind == nullptr) continue;
       const std::string base = entry.substr(std::strlen(kind->prefix));
       if (base.rfind(prefix, 0) != 0) continue;
-      // A hashed name ("#...") cannot be traced back to its guard: left alone.
       const Name name(base, scope);
       if (!name.valid()) continue;
       const std::string path = dir + "/" + entry;

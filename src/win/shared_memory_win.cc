@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstring>
 #include <cwchar>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -38,8 +39,14 @@ namespace interproc {
 
 struct SharedMemory::Impl {
   Name name{""};
-  UniqueWinHandle entry;
-  UniqueWinHandle mapping;
+  // The two sections' handles, shared with every View so that a mapped view
+  // keeps the name as on Linux: Windows drops an object's name with its last
+  // handle, even while views of it remain.
+  struct Handles {
+    UniqueWinHandle entry;
+    UniqueWinHandle mapping;
+  };
+  std::shared_ptr<Handles> handles;
   std::uint64_t size = 0;
   bool file_backed = false;
   Access access = Access::kReadWrite;
@@ -208,8 +215,8 @@ Result<std::unique_ptr<SharedMemory::Impl>> Publish(const Name& name, const Perm
 
   auto impl = std::make_unique<SharedMemory::Impl>();
   impl->name = name;
-  impl->entry = std::move(entry);
-  impl->mapping = std::move(data);
+  impl->handles = std::make_shared<SharedMemory::Impl::Handles>(
+      SharedMemory::Impl::Handles{std::move(entry), std::move(data)});
   impl->size = spec.size;
   impl->file_backed = spec.file != INVALID_HANDLE_VALUE;
   impl->access = Access::kReadWrite;
@@ -293,8 +300,8 @@ Result<std::unique_ptr<SharedMemory::Impl>> OpenRegion(const Name& name, Access 
     ::UnmapViewOfFile(probe);
     auto impl = std::make_unique<SharedMemory::Impl>();
     impl->name = name;
-    impl->entry = std::move(entry);
-    impl->mapping = std::move(data);
+    impl->handles = std::make_shared<SharedMemory::Impl::Handles>(
+        SharedMemory::Impl::Handles{std::move(entry), std::move(data)});
     impl->size = record.size;
     impl->file_backed = record.kind == kEntryFile;
     impl->access = access;
@@ -438,7 +445,7 @@ Result<View> SharedMemory::Map(Access access, std::size_t offset, std::size_t le
   }
   const std::uint64_t aligned = offset - offset % Granularity();
   const std::size_t delta = static_cast<std::size_t>(offset - aligned);
-  void* base = ::MapViewOfFile(impl_->mapping.get(), MappingAccess(access), Hi(aligned),
+  void* base = ::MapViewOfFile(impl_->handles->mapping.get(), MappingAccess(access), Hi(aligned),
                                Lo(aligned), delta + length);
   if (base == nullptr) return MapError("MapViewOfFile");
   View view;
@@ -447,6 +454,7 @@ Result<View> SharedMemory::Map(Access access, std::size_t offset, std::size_t le
   view.data_ = static_cast<std::byte*>(base) + delta;
   view.size_ = length;
   view.access_ = access;
+  view.owner_ = impl_->handles;
   return view;
 }
 
@@ -457,7 +465,7 @@ bool SharedMemory::file_backed() const noexcept { return impl_ && impl_->file_ba
 Access SharedMemory::access() const noexcept { return impl_ ? impl_->access : Access::kReadOnly; }
 const Name& SharedMemory::name() const noexcept { return impl_ ? impl_->name : EmptyName(); }
 NativeHandle SharedMemory::native_handle() const noexcept {
-  return impl_ ? impl_->mapping.get() : nullptr;
+  return impl_ ? impl_->handles->mapping.get() : nullptr;
 }
 
 View::View(View&& o) noexcept
@@ -465,7 +473,8 @@ View::View(View&& o) noexcept
       base_len_(std::exchange(o.base_len_, 0)),
       data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)),
-      access_(o.access_) {}
+      access_(o.access_),
+      owner_(std::move(o.owner_)) {}
 
 View& View::operator=(View&& o) noexcept {
   if (this != &o) {
@@ -475,6 +484,7 @@ View& View::operator=(View&& o) noexcept {
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
     access_ = o.access_;
+    owner_ = std::move(o.owner_);
   }
   return *this;
 }
@@ -487,6 +497,7 @@ void View::Reset() noexcept {
   base_len_ = 0;
   data_ = nullptr;
   size_ = 0;
+  owner_.reset();
 }
 
 Result<void> View::Flush() const {

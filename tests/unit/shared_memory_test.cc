@@ -330,6 +330,35 @@ TEST(SharedMemoryTest, ViewOutlivesObject) {
   EXPECT_EQ(moved.data()[4095], std::byte{9});
 }
 
+// A mapped view keeps the name, as a SharedMemory does: another Open of the
+// name sees the same memory until the last view is gone too.
+TEST(SharedMemoryTest, AViewKeepsTheName) {
+  const Name n = testing::UniqueName("viewname");
+  ScopedRemove cleanup(n);
+  View view;
+  {
+    auto shm = SharedMemory::Create(n, 4096);
+    ASSERT_TRUE(shm) << shm.error();
+    auto v = shm->Map();
+    ASSERT_TRUE(v) << v.error();
+    view = std::move(*v);
+  }
+  view.data()[100] = std::byte{0x5a};
+  {
+    auto again = SharedMemory::Open(n);
+    ASSERT_TRUE(again) << "the view did not keep the name: " << again.error();
+    auto v = again->Map(Access::kReadOnly);
+    ASSERT_TRUE(v) << v.error();
+    EXPECT_EQ(v->data()[100], std::byte{0x5a});
+  }
+  View moved(std::move(view));
+  ASSERT_TRUE(SharedMemory::Open(n)) << "the moved view did not keep the name";
+  moved = View();
+  auto gone = SharedMemory::Open(n);
+  ASSERT_FALSE(gone) << "the name outlived its last view";
+  EXPECT_EQ(gone.error().code(), Errc::kNotFound) << gone.error();
+}
+
 TEST(SharedMemoryTest, FileBackedWritesReachTheFile) {
   TempDir dir;
   const fs::path path = dir.path() / "data.bin";

@@ -6,6 +6,10 @@
 #include <ostream>
 #include <string>
 
+#if !defined(_WIN32)
+#include "posix/sys_posix.h"
+#endif
+
 namespace interproc {
 
 const char* ErrcName(Errc code) noexcept {
@@ -41,7 +45,7 @@ std::string Error::ToString() const {
     s += " (Win32 error " + std::to_string(native_) + ")";
 #else
     s += ": ";
-    s += std::strerror(native_);
+    s += internal::ErrnoText(native_);
     s += " (errno " + std::to_string(native_) + ")";
 #endif
   }

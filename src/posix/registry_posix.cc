@@ -303,7 +303,7 @@ void Describe(const std::string& path, const struct stat& st, const Name& name,
   }
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
   if (!fd.is_valid()) {
-    info->detail = std::string("unreadable: ") + std::strerror(errno);
+    info->detail = std::string("unreadable: ") + internal::ErrnoText(errno);
     return;
   }
   struct stat now {};

@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <string>
 
 #include "../common/cpu_relax.h"
 #include "interproc/deadline.h"
@@ -24,6 +26,17 @@ auto RetryEintr(F&& f) {
 }
 
 inline Error Fail(const char* call, int err = errno) { return Error::FromErrno(call, err); }
+
+// The text of errno value `err`, thread-safe (strerror may use a static buffer).
+// strerror_r is the GNU one (returns the text) or the XSI one (fills `buf`).
+namespace errno_text {
+inline const char* Pick(const char* text, const char*) { return text; }
+inline const char* Pick(int rc, const char* buf) { return rc == 0 ? buf : "unknown error"; }
+}  // namespace errno_text
+inline std::string ErrnoText(int err) {
+  char buf[128] = {};
+  return errno_text::Pick(::strerror_r(err, buf, sizeof(buf)), buf);
+}
 
 // The deadline as an absolute CLOCK_MONOTONIC time (steady_clock is CLOCK_MONOTONIC
 // on Linux). Only meaningful when !deadline.is_infinite().

@@ -1,15 +1,18 @@
 // Result, Error, the propagation macros and Deadline.
 
+#include "interproc/result.h"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 
 #include "interproc/deadline.h"
-#include "interproc/result.h"
 
 namespace interproc {
 namespace {
@@ -76,6 +79,24 @@ TEST(ErrorTest, FromErrnoMapsCommonCodes) {
   EXPECT_EQ(Error::FromErrno("x", ENOMEM).code(), Errc::kResourceExhausted);
 #endif
 }
+
+#if !defined(_WIN32)
+// The errno's text comes from strerror_r: the same text from any thread, and a
+// value no table knows still prints.
+TEST(ErrorTest, ToStringNamesTheErrnoFromAnyThread) {
+  const std::string main_text = Error::FromErrno("open", ENOENT).ToString();
+  EXPECT_NE(main_text.find("open"), std::string::npos) << main_text;
+  EXPECT_NE(main_text.find(": " + std::string(std::strerror(ENOENT))), std::string::npos)
+      << main_text;
+  EXPECT_NE(main_text.find("(errno " + std::to_string(ENOENT) + ")"), std::string::npos)
+      << main_text;
+  std::string other;
+  std::thread([&] { other = Error::FromErrno("open", ENOENT).ToString(); }).join();
+  EXPECT_EQ(other, main_text);
+  const std::string odd = Error::FromErrno("x", 98765).ToString();
+  EXPECT_NE(odd.find("(errno 98765)"), std::string::npos) << odd;
+}
+#endif
 
 TEST(ErrorTest, FromWin32MapsCommonCodes) {
   // ERROR_FILE_NOT_FOUND, ERROR_ALREADY_EXISTS, ERROR_ACCESS_DENIED.

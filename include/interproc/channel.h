@@ -18,7 +18,8 @@
 // then take the free role, and calls work again. Messages queued for a peer that
 // left unread are delivered, in order, to the next holder of its role: nothing a
 // Send accepted is dropped silently.
-// Ownership: move-only; do not move a Channel while a loan or view is out.
+// Ownership: move-only. A loan or view may outlive a move of its Channel, not
+// the Channel's destruction or a move-assignment over it.
 // Thread safety: any thread may call; sends are serialized among this process's
 // threads, and so are receives. A call that waits for another thread's call
 // keeps its own deadline (TimedOut; a Try* call gives WouldBlock at once).
@@ -82,56 +83,8 @@ struct ChannelOptions {
 };
 
 class Channel;
-
-// A writable buffer inside the channel's shared memory (zero-copy send). Commit
-// sends it; destroying it uncommitted sends nothing. One loan at a time.
-class ChannelLoan {
- public:
-  ChannelLoan() noexcept = default;
-  ChannelLoan(ChannelLoan&& o) noexcept;
-  ChannelLoan& operator=(ChannelLoan&& o) noexcept;
-  ChannelLoan(const ChannelLoan&) = delete;
-  ChannelLoan& operator=(const ChannelLoan&) = delete;
-  ~ChannelLoan();
-
-  std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
-  std::byte* data() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_; }
-
-  // Sends the first `size` bytes (default: all of the loan). Errors:
-  // InvalidArgument (size larger than the loan, or no loan), PeerGone.
-  Result<void> Commit(std::size_t size = static_cast<std::size_t>(-1));
-
- private:
-  friend class Channel;
-  Channel* channel_ = nullptr;
-  std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// A received message still in shared memory (zero-copy receive). Its slot is
-// released when this is destroyed or Release() is called. One view at a time.
-class ChannelMessage {
- public:
-  ChannelMessage() noexcept = default;
-  ChannelMessage(ChannelMessage&& o) noexcept;
-  ChannelMessage& operator=(ChannelMessage&& o) noexcept;
-  ChannelMessage(const ChannelMessage&) = delete;
-  ChannelMessage& operator=(const ChannelMessage&) = delete;
-  ~ChannelMessage();
-
-  // The peer can still write the shared page: treat the bytes as untrusted and
-  // copy what must not change under you.
-  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
-  std::size_t size() const noexcept { return size_; }
-  void Release() noexcept;
-
- private:
-  friend class Channel;
-  Channel* channel_ = nullptr;
-  const std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+class ChannelLoan;
+class ChannelMessage;
 
 // The process that holds the other role (Channel::Peer).
 struct ChannelPeer {
@@ -218,9 +171,60 @@ class Channel {
   friend class ChannelLoan;
   friend class ChannelMessage;
   explicit Channel(std::unique_ptr<Impl> impl) noexcept;
-  void EndLoan(std::size_t commit_size, bool commit, Result<void>* result) noexcept;
-  void EndView() noexcept;
+  static void EndLoan(Impl* impl, std::size_t commit_size, bool commit,
+                      Result<void>* result) noexcept;
+  static void EndView(Impl* impl) noexcept;
   std::unique_ptr<Impl> impl_;
+};
+
+// A writable buffer inside the channel's shared memory (zero-copy send). Commit
+// sends it; destroying it uncommitted sends nothing. One loan at a time.
+class ChannelLoan {
+ public:
+  ChannelLoan() noexcept = default;
+  ChannelLoan(ChannelLoan&& o) noexcept;
+  ChannelLoan& operator=(ChannelLoan&& o) noexcept;
+  ChannelLoan(const ChannelLoan&) = delete;
+  ChannelLoan& operator=(const ChannelLoan&) = delete;
+  ~ChannelLoan();
+
+  std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
+  std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+  // Sends the first `size` bytes (default: all of the loan). Errors:
+  // InvalidArgument (size larger than the loan, or no loan), PeerGone.
+  Result<void> Commit(std::size_t size = static_cast<std::size_t>(-1));
+
+ private:
+  friend class Channel;
+  Channel::Impl* impl_ = nullptr;
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A received message still in shared memory (zero-copy receive). Its slot is
+// released when this is destroyed or Release() is called. One view at a time.
+class ChannelMessage {
+ public:
+  ChannelMessage() noexcept = default;
+  ChannelMessage(ChannelMessage&& o) noexcept;
+  ChannelMessage& operator=(ChannelMessage&& o) noexcept;
+  ChannelMessage(const ChannelMessage&) = delete;
+  ChannelMessage& operator=(const ChannelMessage&) = delete;
+  ~ChannelMessage();
+
+  // The peer can still write the shared page: treat the bytes as untrusted and
+  // copy what must not change under you.
+  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+  std::size_t size() const noexcept { return size_; }
+  void Release() noexcept;
+
+ private:
+  friend class Channel;
+  Channel::Impl* impl_ = nullptr;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 }  // namespace interproc

@@ -682,14 +682,15 @@ Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
   }
   c.loan_out = true;
   ChannelLoan loan;
-  loan.channel_ = this;
+  loan.impl_ = impl_.get();
   loan.data_ = slot + internal::kSlotHeader;
   loan.size_ = size;
   return loan;
 }
 
-void Channel::EndLoan(std::size_t commit_size, bool commit, Result<void>* result) noexcept {
-  Impl& c = *impl_;
+void Channel::EndLoan(Impl* impl, std::size_t commit_size, bool commit,
+                      Result<void>* result) noexcept {
+  Impl& c = *impl;
   internal::BiasedLockGuard lock(c.tx_mu, Deadline::Infinite());
   c.loan_out = false;
   if (!commit) return;
@@ -714,14 +715,14 @@ Result<ChannelMessage> Channel::ReceiveView(Deadline deadline) {
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
   c.view_out = true;
   ChannelMessage m;
-  m.channel_ = this;
+  m.impl_ = impl_.get();
   m.data_ = msg.first;
   m.size_ = msg.second;
   return m;
 }
 
-void Channel::EndView() noexcept {
-  Impl& c = *impl_;
+void Channel::EndView(Impl* impl) noexcept {
+  Impl& c = *impl;
   internal::BiasedLockGuard lock(c.rx_mu, Deadline::Infinite());
   if (!c.view_out) return;
   c.view_out = false;
@@ -795,46 +796,46 @@ const Name& Channel::name() const noexcept {
 }
 
 ChannelLoan::ChannelLoan(ChannelLoan&& o) noexcept
-    : channel_(std::exchange(o.channel_, nullptr)),
+    : impl_(std::exchange(o.impl_, nullptr)),
       data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)) {}
 ChannelLoan& ChannelLoan::operator=(ChannelLoan&& o) noexcept {
   if (this != &o) {
-    if (channel_ != nullptr) {
+    if (impl_ != nullptr) {
       Result<void> ignored;
-      channel_->EndLoan(0, false, &ignored);
+      Channel::EndLoan(impl_, 0, false, &ignored);
     }
-    channel_ = std::exchange(o.channel_, nullptr);
+    impl_ = std::exchange(o.impl_, nullptr);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
   }
   return *this;
 }
 ChannelLoan::~ChannelLoan() {
-  if (channel_ != nullptr) {
+  if (impl_ != nullptr) {
     Result<void> ignored;
-    channel_->EndLoan(0, false, &ignored);
+    Channel::EndLoan(impl_, 0, false, &ignored);
   }
 }
 Result<void> ChannelLoan::Commit(std::size_t size) {
-  if (channel_ == nullptr) return Error(Errc::kInvalidArgument, "ChannelLoan::Commit: no loan");
+  if (impl_ == nullptr) return Error(Errc::kInvalidArgument, "ChannelLoan::Commit: no loan");
   if (size == static_cast<std::size_t>(-1)) size = size_;
   if (size > size_) return Error(Errc::kInvalidArgument, "ChannelLoan::Commit: size > loan");
   Result<void> result;
-  std::exchange(channel_, nullptr)->EndLoan(size, true, &result);
+  Channel::EndLoan(std::exchange(impl_, nullptr), size, true, &result);
   data_ = nullptr;
   size_ = 0;
   return result;
 }
 
 ChannelMessage::ChannelMessage(ChannelMessage&& o) noexcept
-    : channel_(std::exchange(o.channel_, nullptr)),
+    : impl_(std::exchange(o.impl_, nullptr)),
       data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)) {}
 ChannelMessage& ChannelMessage::operator=(ChannelMessage&& o) noexcept {
   if (this != &o) {
     Release();
-    channel_ = std::exchange(o.channel_, nullptr);
+    impl_ = std::exchange(o.impl_, nullptr);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
   }
@@ -842,7 +843,7 @@ ChannelMessage& ChannelMessage::operator=(ChannelMessage&& o) noexcept {
 }
 ChannelMessage::~ChannelMessage() { Release(); }
 void ChannelMessage::Release() noexcept {
-  if (channel_ != nullptr) std::exchange(channel_, nullptr)->EndView();
+  if (impl_ != nullptr) Channel::EndView(std::exchange(impl_, nullptr));
   data_ = nullptr;
   size_ = 0;
 }

@@ -670,6 +670,38 @@ TEST(ChannelTest, SecondLoanWhileOneIsOutIsInvalidArgument) {
   ExpectReceive(server, "cli");
 }
 
+// A loan and a view belong to the channel's state, not to the Channel object:
+// both survive a move of their Channel (into a container, out of a factory).
+TEST(ChannelTest, LoansAndViewsSurviveAMoveOfTheirChannel) {
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  Channel server, client;
+  ASSERT_NO_FATAL_FAILURE(OpenPair(n, Small(4, 64), server, client));
+  auto loan = server.Loan(5, testing::DeadlineIn(5s));
+  ASSERT_TRUE(loan) << loan.error();
+  std::memcpy(loan->data(), "moved", 5);
+  std::vector<Channel> servers;
+  servers.push_back(std::move(server));
+  ASSERT_TRUE(loan->Commit());
+  // The moved-to Channel sends on, and its next loan is free to take.
+  ASSERT_TRUE(servers[0].TrySend(AsBytes("after")));
+  auto again = servers[0].Loan(1, testing::DeadlineIn(5s));
+  ASSERT_TRUE(again) << again.error();
+  again = ChannelLoan();  // dropped: sends nothing
+
+  auto view = client.ReceiveView(testing::DeadlineIn(5s));
+  ASSERT_TRUE(view) << view.error();
+  Channel moved_client(std::move(client));
+  EXPECT_EQ(Text(view->bytes()), "moved");
+  ExpectError(moved_client.ReceiveView(Deadline::Now()), Errc::kInvalidArgument,
+              "a second view while the first is out");
+  view->Release();
+  std::vector<std::byte> out;
+  ASSERT_TRUE(moved_client.Receive(out, testing::DeadlineIn(5s)));
+  EXPECT_EQ(Text(out), "after");
+  ExpectError(moved_client.TryReceive(out), Errc::kWouldBlock, "the dropped loan sent nothing");
+}
+
 TEST(ChannelTest, ReceiveViewGivesTheBytesAndItsReleaseFreesTheSlot) {
   const Name n = testing::UniqueName("ch");
   ScopedRemove cleanup(n);

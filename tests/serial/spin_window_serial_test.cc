@@ -187,10 +187,13 @@ void ExpectLearnedWindowSleepsLess(Count sleeps) {
     ASSERT_GE(f, 0);
     ASSERT_GE(a, 0);
     runs += " fixed " + std::to_string(f) + " / learned " + std::to_string(a) + ";";
-    // A 20 us window misses the 40 us gaps (at least each other one: a
-    // wake-up late by half a gap lets the spin catch the next); the learned
-    // window misses almost none.
-    shown = f * 8 > kCounted && a * 20 < kCounted;
+    // A 20 us window misses many of the 40 us gaps; the learned window misses
+    // almost none. How many the fixed one misses depends on the host: about
+    // every other one on the AMD host (400-740 of 2000), 6-11% on the Intel
+    // one, where a wake-up that costs the sender 24 us shifts its pace so that
+    // the next gaps fall short. So the learned window must sleep at most a
+    // tenth as often as the fixed one, which must sleep on 2.5% of the waits.
+    shown = f * 40 >= kCounted && a * 10 <= f && a * 20 < kCounted;
   }
   EXPECT_TRUE(shown) << "sleeps over " << kCounted << " waits:" << runs;
   std::printf("sleeps over %ld waits:%s\n", kCounted, runs.c_str());

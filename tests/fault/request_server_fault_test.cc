@@ -729,6 +729,31 @@ bool SendRegistration(const std::string& path, const void* bytes, std::size_t le
   ::close(fd);
   return ok;
 }
+
+// What a client sends the registration socket (request_server_posix.cc).
+struct Reg {
+  std::uint32_t magic, index, nonce, gen;
+};
+constexpr std::uint32_t kRegMagic = 0x47455249;  // "IREG"
+
+// The path of the service's registration socket, named by the token in its
+// object ("" if the object cannot be read).
+std::string RegistrationSocketPath(const Name& n) {
+  auto object = internal::ObjectPath(n);
+  if (!object) return "";
+  std::uint64_t token = 0;
+  const int fd = ::open(object->c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  const bool read = ::pread(fd, &token, sizeof(token),
+                            static_cast<off_t>(internal::kPageSize +
+                                               offsetof(internal::ServiceControl, registrar))) ==
+                    static_cast<ssize_t>(sizeof(token));
+  ::close(fd);
+  if (!read) return "";
+  char kind[32];
+  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
+  return "/dev/shm/interproc-sock." + std::to_string(::geteuid()) + "/" + kind + "." + n.base();
+}
 #endif
 
 // Anyone who may call may also write garbage to the registration socket:
@@ -754,30 +779,13 @@ TEST(RequestServerFault, GarbageRegistrationsAreDroppedAndHarmNoOne) {
   ASSERT_TRUE(PollUntil([&] { return s->connected_clients() == 0; }));
   const int fds_before = OpenDescriptors();
 
-  auto object = internal::ObjectPath(n);
-  ASSERT_TRUE(object) << object.error();
-  std::uint64_t token = 0;
-  {
-    const int fd = ::open(object->c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::pread(fd, &token, sizeof(token),
-                      static_cast<off_t>(internal::kPageSize +
-                                         offsetof(internal::ServiceControl, registrar))),
-              static_cast<ssize_t>(sizeof(token)));
-    ::close(fd);
-  }
-  char kind[32];
-  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
-  const std::string dir = "/dev/shm/interproc-sock." + std::to_string(::geteuid());
-  const std::string path = dir + "/" + kind + "." + n.base();
+  const std::string path = RegistrationSocketPath(n);
+  ASSERT_FALSE(path.empty());
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ASSERT_GE(devnull, 0);
-  struct Reg {
-    std::uint32_t magic, index, nonce, gen;
-  };
-  const Reg good_shape{0x47455249, 0, 0, 1};
+  const Reg good_shape{kRegMagic, 0, 0, 1};
   const Reg bad_magic{0x12345678, 0, 0, 1};
-  const Reg bad_index{0x47455249, 1u << 30, 0, 1};
+  const Reg bad_index{kRegMagic, 1u << 30, 0, 1};
   const char shortmsg[3] = {1, 2, 3};
   char longmsg[200] = {};
   std::memcpy(longmsg, &good_shape, sizeof(good_shape));
@@ -884,16 +892,9 @@ TEST(RequestServerFault, AnotherProcessCannotRegisterUnderAClientsSlot) {
     }
     return false;
   })) << "the victim never registered";
-  const std::uint64_t token = reinterpret_cast<internal::ServiceControl*>(region)->registrar;
-  char kind[32];
-  std::snprintf(kind, sizeof(kind), "svc-%010llx", static_cast<unsigned long long>(token));
-  const std::string path =
-      "/dev/shm/interproc-sock." + std::to_string(::geteuid()) + "/" + kind + "." + n.base();
-  struct Reg {
-    std::uint32_t magic, index, nonce, gen;
-  };
-  const Reg forged{0x47455249, index, entries[index].nonce.load(),
-                   entries[index].server_gen.load()};
+  const std::string path = RegistrationSocketPath(n);
+  ASSERT_FALSE(path.empty());
+  const Reg forged{kRegMagic, index, entries[index].nonce.load(), entries[index].server_gen.load()};
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ASSERT_GE(devnull, 0);
   EXPECT_TRUE(SendRegistration(path, &forged, sizeof(forged), {devnull}));

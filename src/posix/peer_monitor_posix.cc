@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -44,8 +45,17 @@ Result<std::uint64_t> ProcessStartTime(std::uint32_t pid) {
 }
 
 std::uint64_t SelfStartTicks() {
-  static const std::uint64_t ticks =
-      ProcessStartTime(static_cast<std::uint32_t>(::getpid())).value_or(0) & 0xffffffffffull;
+  // Cached with the pid it belongs to: a child forked without exec starts later
+  // than its parent, and publishing the parent's time under the child's pid
+  // made peers take the child for a reused pid, so for dead.
+  static std::atomic<std::uint64_t> cache{0};  // pid << 40 | ticks, 0: none yet
+  constexpr std::uint64_t kTicksMask = (std::uint64_t{1} << 40) - 1;
+  const auto pid = static_cast<std::uint64_t>(::getpid());
+  const std::uint64_t seen = cache.load(std::memory_order_acquire);
+  if (seen != 0 && (seen >> 40) == pid) return seen & kTicksMask;
+  const std::uint64_t ticks =
+      ProcessStartTime(static_cast<std::uint32_t>(pid)).value_or(0) & kTicksMask;
+  if (ticks != 0) cache.store(pid << 40 | ticks, std::memory_order_release);
   return ticks;
 }
 

@@ -232,6 +232,44 @@ TEST(ChannelPeerMp, APidWithAnotherStartTimeIsAGonePeer) {
   other.Kill();
 }
 
+// A child forked without exec (a prefork server, a test harness) is a process of
+// its own with a start time of its own. It published its parent's, cached
+// before the fork, so a server took it for a reused pid: for a dead peer, whose
+// role it freed, and a Send waiting on a full queue failed with PeerGone.
+TEST(ChannelPeerMp, AChildForkedWithoutExecIsALivePeer) {
+  INTERPROC_SKIP_FORK_UNDER_TSAN();
+  const Name n = testing::UniqueName("chpeer");
+  ScopedRemove cleanup(n);
+  auto server = Channel::Open(n);  // this process's start time is known now
+  ASSERT_TRUE(server) << server.error();
+  // A clock tick is 10 ms: the child starts in a later one than this process.
+  std::this_thread::sleep_for(30ms);
+  auto child = testing::ForkChild([&n] {
+    auto ch = Channel::Open(n);
+    if (!ch || ch->role() != ChannelRole::kClient) return 2;
+    if (!ch->Send(AsBytes("hello"), testing::DeadlineIn(20s))) return 3;
+    std::vector<std::byte> buf;
+    if (!ch->Receive(buf, testing::DeadlineIn(30s)) || Text(buf) != "bye") return 4;
+    return 0;
+  });
+  ASSERT_TRUE(child.valid());
+  auto own = internal::ProcessStartTime(Process::CurrentId());
+  auto childs = internal::ProcessStartTime(child.pid());
+  ASSERT_TRUE(own && childs);
+  ASSERT_NE(*own, *childs) << "the child started in this process's clock tick: no test";
+
+  std::vector<std::byte> buf;
+  auto r = server->Receive(buf, testing::DeadlineIn(20s));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(Text(buf), "hello");
+  EXPECT_TRUE(server->peer_connected()) << "the forked child taken for a dead process";
+  auto peer = server->Peer(testing::DeadlineIn(20s));
+  ASSERT_TRUE(peer) << peer.error();
+  EXPECT_EQ(peer->pid, child.pid());
+  ASSERT_TRUE(server->Send(AsBytes("bye"), testing::DeadlineIn(20s)));
+  EXPECT_EQ(child.Join(testing::Scaled(20s)), 0);
+}
+
 INTERPROC_TEST_CHILD(ChPeerHolder) {
   auto ch = Channel::Open(Name(ChildArg("name")));
   if (!ch || !ch->Send(AsBytes("ready"), testing::DeadlineIn(20s))) return 1;

@@ -232,6 +232,45 @@ TEST(RequestServerMp, TheHandlerKnowsEachCallingProcess) {
 
 #if defined(__linux__)
 
+// A server forked without exec publishes its own start time, not its parent's
+// (cached before the fork): its clients took it for a reused pid, that is for a
+// dead server, and every call failed with ServerGone.
+TEST(RequestServerMp, AServerForkedWithoutExecServes) {
+  INTERPROC_SKIP_FORK_UNDER_TSAN();
+  const Name n = testing::UniqueName("svc");
+  ScopedRemove cleanup(n);
+  {
+    // This process learns its start time, as any server does.
+    auto before = RequestServer::Create(n);
+    ASSERT_TRUE(before) << before.error();
+  }
+  // A clock tick is 10 ms: the child starts in a later one than this process.
+  std::this_thread::sleep_for(30ms);
+  auto child = testing::ForkChild([&n] {
+    auto s = RequestServer::Create(n);
+    if (!s) return 2;
+    RequestServer* server = &*s;
+    auto served = s->Serve(
+        [server](const CallerInfo&, std::span<const std::byte> req,
+                 std::span<std::byte> resp) -> Result<std::size_t> {
+          if (Text(req) != "ping" || resp.size() < 4) return std::size_t{0};
+          std::memcpy(resp.data(), "pong", 4);
+          server->Stop();
+          return std::size_t{4};
+        },
+        1, testing::DeadlineIn(30s));
+    return served ? 0 : 3;
+  });
+  ASSERT_TRUE(child.valid());
+  auto client = RequestClient::Open(n);
+  ASSERT_TRUE(client) << client.error();
+  std::vector<std::byte> response;
+  auto r = client->Call(AsBytes("ping"), response, testing::DeadlineIn(20s));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(Text(response), "pong");
+  EXPECT_EQ(child.Join(testing::Scaled(20s)), 0);
+}
+
 // Clients of another user: their objects are theirs (0600), and reach the
 // server as descriptors; the handler sees their uid.
 TEST(RequestServerMp, ClientsOfAnotherUserAreServed) {

@@ -35,6 +35,7 @@ std::map<std::string, std::string>& ChildArgs() {
 // Platform parts, defined in test_support_posix.cc / test_support_win.cc.
 bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions& options,
                    ProcessId* pid, std::intptr_t* handle);
+bool PlatformFork(const std::function<int()>& body, ProcessId* pid, std::intptr_t* handle);
 bool PlatformDropToNobody();
 int PlatformWait(std::intptr_t handle, ProcessId pid, std::chrono::milliseconds timeout,
                  bool* exited);
@@ -122,6 +123,15 @@ Child SpawnChild(std::string_view child_name, const std::map<std::string, std::s
   Child child;
   if (!PlatformSpawn(argv, options, &child.pid_, &child.handle_)) {
     ADD_FAILURE() << "cannot spawn child " << child_name;
+    child.pid_ = 0;
+  }
+  return child;
+}
+
+Child ForkChild(const std::function<int()>& body) {
+  Child child;
+  if (!PlatformFork(body, &child.pid_, &child.handle_)) {
+    ADD_FAILURE() << "cannot fork a child";
     child.pid_ = 0;
   }
   return child;

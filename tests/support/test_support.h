@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -59,6 +60,7 @@ class Child {
  private:
   friend Child SpawnChild(std::string_view, const std::map<std::string, std::string>&,
                           const ChildOptions&);
+  friend Child ForkChild(const std::function<int()>&);
   void Reap(int status_or_code);
   ProcessId pid_ = 0;
   std::intptr_t handle_ = -1;  // pidfd (Linux) or process HANDLE (Windows)
@@ -71,6 +73,26 @@ class Child {
 Child SpawnChild(std::string_view child_name,
                  const std::map<std::string, std::string>& args = {},
                  const ChildOptions& options = {});
+
+// Linux: forks without exec; the child runs `body` and _exits with its result
+// (a prefork server's way of making processes). Aborts the test as SpawnChild
+// does. Windows: not available (an invalid Child and a failure).
+Child ForkChild(const std::function<int()>& body);
+// Skips the test under TSan, which cannot start threads in the child of a
+// multithreaded fork (every interproc object may start one).
+#if defined(__SANITIZE_THREAD__)
+#define INTERPROC_TSAN_TESTS 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define INTERPROC_TSAN_TESTS 1
+#endif
+#endif
+#if defined(INTERPROC_TSAN_TESTS)
+#define INTERPROC_SKIP_FORK_UNDER_TSAN() \
+  GTEST_SKIP() << "TSan cannot start threads in the child of a multithreaded fork"
+#else
+#define INTERPROC_SKIP_FORK_UNDER_TSAN() static_cast<void>(0)
+#endif
 
 // In a child: the value of --arg=key=value ("" if absent).
 std::string ChildArg(std::string_view key);

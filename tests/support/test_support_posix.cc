@@ -48,6 +48,15 @@ bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions&, Pr
   return true;
 }
 
+bool PlatformFork(const std::function<int()>& body, ProcessId* pid, std::intptr_t* handle) {
+  const pid_t p = ::fork();
+  if (p < 0) return false;
+  if (p == 0) ::_exit(body());
+  *pid = static_cast<ProcessId>(p);
+  *handle = static_cast<std::intptr_t>(::syscall(SYS_pidfd_open, p, 0));
+  return true;
+}
+
 int PlatformWait(std::intptr_t handle, ProcessId pid, std::chrono::milliseconds timeout,
                  bool* exited) {
   *exited = false;

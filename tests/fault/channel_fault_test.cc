@@ -29,7 +29,11 @@
 #include <unistd.h>
 #endif
 #if defined(__linux__)
+#include <sys/mman.h>
 #include <sys/syscall.h>
+
+#include "common/channel_layout.h"
+#include "posix/object_posix.h"
 #endif
 
 #include "interproc/channel.h"
@@ -530,6 +534,108 @@ TEST(ChannelFault, GarbagePastTheFirstPageGivesProtocolOrPeerGone) {
   }
 #endif
 }
+
+#if defined(__linux__)
+// A channel's memory as another process maps it: its configuration and rings.
+class Mapped {
+ public:
+  explicit Mapped(const Name& n) {
+    auto path = internal::ObjectPath(n);
+    const int fd = path ? ::open(path->c_str(), O_RDWR | O_CLOEXEC) : -1;
+    if (fd < 0) return;
+    map_ = ::mmap(nullptr, kLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (!ok()) return;
+    std::memcpy(&cfg_, &reinterpret_cast<internal::ChannelControl*>(region())->config,
+                sizeof(cfg_));
+    if (internal::kChannelControlBytes + 2 * cfg_.ring_bytes > kLen - kHeader) {
+      ::munmap(map_, kLen);
+      map_ = MAP_FAILED;
+    }
+  }
+  ~Mapped() {
+    if (ok()) ::munmap(map_, kLen);
+  }
+  Mapped(const Mapped&) = delete;
+  Mapped& operator=(const Mapped&) = delete;
+  bool ok() const { return map_ != MAP_FAILED; }
+  const internal::ChannelConfig& cfg() const { return cfg_; }
+  internal::RingView ring(int r) { return internal::RingAt(region(), cfg_, r); }
+
+ private:
+  static constexpr std::size_t kHeader = 4096;  // the object header page
+  static constexpr std::size_t kLen = 64 * 1024;
+  std::byte* region() { return static_cast<std::byte*>(map_) + kHeader; }
+  void* map_ = MAP_FAILED;
+  internal::ChannelConfig cfg_{};
+};
+
+// Sequence numbers are 32 bits: a channel that streams 20 M messages a second
+// wraps them in about three and a half minutes. Both rings are set to 256
+// messages before the wrap (with the slots as the previous lap left them), both
+// roles are taken again, and messages cross the wrap in order both ways.
+TEST(ChannelFault, SequenceNumbersWrapPast2To32InOrder) {
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  ChannelOptions o;
+  o.capacity = 8;
+  o.max_message = 64;
+  constexpr std::uint32_t kStart = 0xFFFFFF00u;
+  auto server = Channel::Open(n, o);
+  ASSERT_TRUE(server) << server.error();
+  auto client = Channel::Open(n, o);
+  ASSERT_TRUE(client) << client.error();
+  {
+    Mapped m(n);
+    ASSERT_TRUE(m.ok());
+    for (int ring = 0; ring < 2; ++ring) {
+      const internal::RingView v = m.ring(ring);
+      v.producer->seq.store(kStart);
+      v.consumer->seq.store(kStart);
+      for (std::uint32_t seq = kStart - o.capacity; seq != kStart; ++seq) {
+        auto* word = v.slots + static_cast<std::size_t>(seq % o.capacity) * m.cfg().slot_stride;
+        reinterpret_cast<std::atomic<std::uint32_t>*>(word)->store(seq + 1);
+      }
+    }
+  }
+  // Each role is taken again (the other one held meanwhile, so that the channel
+  // stays), and resumes from the indices as set.
+  *server = Channel();  // closes
+  server = Channel::Open(n, o);
+  ASSERT_TRUE(server) << server.error();
+  ASSERT_EQ(server->role(), ChannelRole::kServer);
+  *client = Channel();
+  client = Channel::Open(n, o);
+  ASSERT_TRUE(client) << client.error();
+  ASSERT_EQ(client->role(), ChannelRole::kClient);
+  std::uint32_t sent = 0;
+  std::uint32_t received[2] = {0, 0};
+  std::vector<std::byte> out;
+  for (int round = 0; round < 150; ++round) {  // 594 messages each way
+    const std::uint32_t batch = 1 + round % 7;
+    for (int side = 0; side < 2; ++side) {
+      Channel& from = side == 0 ? *server : *client;
+      for (std::uint32_t i = 0; i < batch; ++i) {
+        const std::string msg = std::to_string(sent + i);
+        ASSERT_TRUE(from.TrySend(AsBytes(msg))) << "side " << side << ", message " << sent + i;
+      }
+    }
+    sent += batch;
+    for (int side = 0; side < 2; ++side) {
+      Channel& to = side == 0 ? *client : *server;
+      for (; received[side] < sent; ++received[side]) {
+        auto r = to.TryReceive(out);
+        ASSERT_TRUE(r) << "side " << side << ", message " << received[side] << ": " << r.error();
+        ASSERT_EQ(Text(out), std::to_string(received[side])) << "side " << side;
+      }
+    }
+  }
+  Mapped m(n);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m.ring(0).producer->seq.load(), kStart + sent) << "the server's tail";
+  EXPECT_LT(m.ring(0).producer->seq.load(), kStart) << "never crossed the wrap";
+}
+#endif
 
 TEST(ChannelFault, SendToAStoppedPeerTimesOutWithoutHanging) {
 #if defined(_WIN32)

@@ -17,6 +17,7 @@
 #include "cpu_relax.h"
 #include "interproc/channel.h"
 #include "process_start.h"
+#include "slot_copy.h"
 #include "spin_window.h"
 
 namespace interproc {
@@ -611,14 +612,14 @@ Result<void> Channel::Send(std::span<const std::byte> message, Deadline deadline
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(message.size()));
   const auto len = static_cast<std::uint32_t>(message.size());
   if (c.latest) {
-    if (len != 0) std::memcpy(c.Slot(c.tx, c.back) + internal::kSlotHeader, message.data(), len);
+    internal::CopyIntoSlot(c.Slot(c.tx, c.back) + internal::kSlotHeader, message.data(), len);
     c.PublishLatest(len);
     if (c.broken.load()) return Error(Errc::kProtocol, "Channel: cut off");
     return {};
   }
   INTERPROC_RETURN_IF_ERROR(c.ReserveQueue(deadline));
   std::byte* slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
-  if (len != 0) std::memcpy(slot + internal::kSlotHeader, message.data(), len);
+  internal::CopyIntoSlot(slot + internal::kSlotHeader, message.data(), len);
   c.PublishQueue(len);
   return {};
 }
@@ -641,7 +642,7 @@ Result<std::size_t> Channel::Receive(std::span<std::byte> buffer, Deadline deadl
   if (msg.second > buffer.size()) {
     return Error(Errc::kMoreData, "Channel::Receive: buffer too small");
   }
-  if (msg.second != 0) std::memcpy(buffer.data(), msg.first, msg.second);
+  internal::CopyOutOfSlot(buffer.data(), msg.first, msg.second);
   c.Consume();
   return static_cast<std::size_t>(msg.second);
 }
@@ -654,7 +655,7 @@ Result<void> Channel::Receive(std::vector<std::byte>& out, Deadline deadline) {
   if (c.view_out) return Error(Errc::kInvalidArgument, "Channel: a view is out");
   INTERPROC_ASSIGN_OR_RETURN(auto msg, c.Next(deadline));
   out.resize(msg.second);  // bounded by max_message, checked in Next
-  if (msg.second != 0) std::memcpy(out.data(), msg.first, msg.second);
+  internal::CopyOutOfSlot(out.data(), msg.first, msg.second);
   c.Consume();
   return {};
 }

@@ -4,13 +4,13 @@
 // copy into the slot waits, line by line, for the consumer's copies to be
 // invalidated, and a receiver's copy out waits for the producer's dirty lines.
 // The cores' prefetchers do not run far enough ahead of a copy for that, so
-// above kPrefetchedCopyMin the copy goes in 4 KiB chunks with the slot's lines
-// of the chunk after next requested first: for writing where the CPU can
-// (x86 PREFETCHW, asked of CPUID), for reading on the receiving side. Measured
-// on the test VM (docs/benchmarks.md, "Copies that prefetch the slot"): 1 MiB
-// copied streams gain 15-40%, 64 KiB ones about 15%, 16 KiB ones nothing; a
-// read prefetch of the sender's slot lines instead of a write prefetch made
-// 64 KiB streams 2.3 times slower, so where there is no write prefetch the
+// from kPrefetchedCopyMin on the copy goes in 4 KiB chunks, and before each
+// chunk the slot's lines of the next one are requested: for writing where the
+// CPU can (x86 PREFETCHW, asked of CPUID), for reading on the receiving side.
+// Measured on the test VM (docs/benchmarks.md, "Copies that prefetch the
+// slot"): 1 MiB copied streams gain 14-34%, 64 KiB ones 7-17%, 16 KiB ones
+// 0-16%; a read prefetch of the sender's slot lines instead of a write prefetch
+// made 64 KiB streams 2.3 times slower, so where there is no write prefetch the
 // sender copies plainly.
 
 #ifndef INTERPROC_SRC_COMMON_SLOT_COPY_H_

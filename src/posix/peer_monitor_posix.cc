@@ -48,7 +48,8 @@ std::uint64_t SelfStartTicks() {
   // Cached with the pid it belongs to: a child forked without exec starts later
   // than its parent, and publishing the parent's time under the child's pid
   // made peers take the child for a reused pid, so for dead.
-  static std::atomic<std::uint64_t> cache{0};  // pid << 40 | ticks, 0: none yet
+  // pid << 40 | ticks, 0: none yet (a pid is at most 2^22, PID_MAX_LIMIT).
+  static std::atomic<std::uint64_t> cache{0};
   constexpr std::uint64_t kTicksMask = (std::uint64_t{1} << 40) - 1;
   const auto pid = static_cast<std::uint64_t>(::getpid());
   const std::uint64_t seen = cache.load(std::memory_order_acquire);

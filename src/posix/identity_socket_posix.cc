@@ -47,14 +47,9 @@ Result<std::uint64_t> IdentitySocket::Publish(const Name& name, const char* pref
       ::unlink(path.c_str());
       return Fail("listen", err);
     }
-    UniqueFd watched(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
-    if (!watched.is_valid()) {
-      const int err = errno;
-      ::unlink(path.c_str());
-      return Fail("fcntl(F_DUPFD_CLOEXEC)", err);
-    }
-    const int listen_fd = watched.get();
-    Result<std::uint64_t> watch = WatchReadable(watched.release(), [listen_fd] {
+    // The monitor borrows the socket; Withdraw unwatches before it closes it.
+    const int listen_fd = fd.get();
+    Result<std::uint64_t> watch = WatchReadable(listen_fd, [listen_fd] {
       for (;;) {
         const int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {

@@ -85,16 +85,18 @@ class Monitor {
     return *m;
   }
 
-  Result<std::uint64_t> Watch(int pidfd, std::function<void()> on_exit, bool repeat = false) {
-    UniqueFd fd(pidfd);
+  // `repeat`: a readable descriptor the caller keeps open until Unwatch (not
+  // ours to close), watched until then; else a pidfd we own, watched once.
+  Result<std::uint64_t> Watch(int fd_in, std::function<void()> on_exit, bool repeat = false) {
+    UniqueFd owned(repeat ? -1 : fd_in);
     std::lock_guard<std::mutex> lock(mu_);
     INTERPROC_RETURN_IF_ERROR(StartLocked());
     const std::uint64_t token = ++next_token_;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = token;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) return Fail("epoll_ctl");
-    watches_.emplace(token, Watch_{std::move(fd), std::move(on_exit), repeat});
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd_in, &ev) != 0) return Fail("epoll_ctl");
+    watches_.emplace(token, Watch_{fd_in, std::move(owned), std::move(on_exit), repeat});
     return token;
   }
 
@@ -102,13 +104,14 @@ class Monitor {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = watches_.find(token);
     if (it == watches_.end()) return;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd, nullptr);
     watches_.erase(it);
   }
 
  private:
   struct Watch_ {
-    UniqueFd fd;
+    int fd = -1;     // in the epoll set
+    UniqueFd owned;  // fd when it is ours (a pidfd), else empty
     std::function<void()> on_exit;
     bool repeat = false;  // WatchReadable: stays registered
   };
@@ -150,7 +153,7 @@ class Monitor {
           it->second.on_exit();
           continue;
         }
-        ::epoll_ctl(epfd, EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+        ::epoll_ctl(epfd, EPOLL_CTL_DEL, it->second.fd, nullptr);
         auto cb = std::move(it->second.on_exit);
         watches_.erase(it);
         cb();  // under mu_: Unwatch returns only once no callback runs

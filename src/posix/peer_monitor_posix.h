@@ -32,8 +32,10 @@ Result<std::uint64_t> WatchPeer(int pidfd, std::function<void()> on_exit);
 void UnwatchPeer(std::uint64_t token) noexcept;
 
 // Runs `on_ready` on the monitor thread each time `fd` is readable (level
-// triggered: it must consume what made it so), until UnwatchPeer(token). Takes
-// ownership of `fd`. Errors: ResourceExhausted, and the OS's.
+// triggered: it must consume what made it so), until UnwatchPeer(token). Does
+// not take `fd`: the caller closes it, and only after UnwatchPeer returned (a
+// child of fork, whose monitor starts empty, may close it at once). Errors:
+// ResourceExhausted, and the OS's.
 Result<std::uint64_t> WatchReadable(int fd, std::function<void()> on_ready);
 
 }  // namespace interproc::internal

@@ -120,17 +120,6 @@ std::vector<std::string> ServiceFiles(const Name& n) {
   return out;
 }
 
-int OpenDescriptors() {
-  int count = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++count;
-  }
-  ::closedir(d);
-  return count - 1;  // the directory's own
-}
-
 std::string Join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -285,7 +274,7 @@ TEST(RequestServerFault, ThousandClientsComeAndGoAndResourcesReturnToBaseline) {
   ASSERT_TRUE(PollUntil([&] { return ServiceFiles(n).size() == 1; }))
       << "after the warm-up: " << Join(ServiceFiles(n));
   const std::vector<std::string> files_before = ServiceFiles(n);
-  const int fds_before = OpenDescriptors();
+  const int fds_before = testing::OpenDescriptorCount();
   ASSERT_GT(fds_before, 0);
 
   // 5 rounds: 2 children of 100 clients each that finish, and 2 that keep
@@ -326,7 +315,7 @@ TEST(RequestServerFault, ThousandClientsComeAndGoAndResourcesReturnToBaseline) {
   const bool back = PollUntil(
       [&] {
         files_after = ServiceFiles(n);
-        fds_after = OpenDescriptors();
+        fds_after = testing::OpenDescriptorCount();
         return files_after == files_before && fds_after == fds_before &&
                s->connected_clients() == 0;
       },
@@ -777,7 +766,7 @@ TEST(RequestServerFault, GarbageRegistrationsAreDroppedAndHarmNoOne) {
     ASSERT_TRUE(c->Call(AsBytes("warm"), resp, testing::DeadlineIn(20s)));
   }
   ASSERT_TRUE(PollUntil([&] { return s->connected_clients() == 0; }));
-  const int fds_before = OpenDescriptors();
+  const int fds_before = testing::OpenDescriptorCount();
 
   const std::string path = RegistrationSocketPath(n);
   ASSERT_FALSE(path.empty());
@@ -811,8 +800,8 @@ TEST(RequestServerFault, GarbageRegistrationsAreDroppedAndHarmNoOne) {
   }
   EXPECT_EQ(s->protocol_errors(), 0u);
   // Registrations nobody took are dropped within seconds (the server's sweep).
-  EXPECT_TRUE(PollUntil([&] { return OpenDescriptors() == fds_before; }, 10s))
-      << "descriptors before " << fds_before << ", after " << OpenDescriptors();
+  EXPECT_TRUE(PollUntil([&] { return testing::OpenDescriptorCount() == fds_before; }, 10s))
+      << "descriptors before " << fds_before << ", after " << testing::OpenDescriptorCount();
   EXPECT_TRUE(serving.Stop());
 #endif
 }

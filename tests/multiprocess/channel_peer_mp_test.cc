@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -268,6 +269,37 @@ TEST(ChannelPeerMp, AChildForkedWithoutExecIsALivePeer) {
   EXPECT_EQ(peer->pid, child.pid());
   ASSERT_TRUE(server->Send(AsBytes("bye"), testing::DeadlineIn(20s)));
   EXPECT_EQ(child.Join(testing::Scaled(20s)), 0);
+}
+
+// What an open channel endpoint costs in descriptors, with its identity
+// published and its peer watched: the object, the identity socket (watched by
+// the monitor without a copy of its own) and the peer's pidfd. All are given
+// back on close (the monitor's epoll descriptor stays for the process).
+TEST(ChannelPeerMp, AnEndpointHoldsThreeDescriptorsAndGivesThemBack) {
+  constexpr int kPairs = 8;
+  std::vector<Name> names;
+  std::vector<std::unique_ptr<ScopedRemove>> cleanup;
+  for (int i = 0; i < kPairs; ++i) {
+    names.push_back(testing::UniqueName("chfd"));
+    cleanup.push_back(std::make_unique<ScopedRemove>(names.back()));
+  }
+  const int before = testing::OpenDescriptorCount();
+  ASSERT_GT(before, 0);
+  {
+    std::vector<Channel> open;
+    for (const Name& n : names) {
+      auto server = Channel::Open(n);
+      auto client = Channel::Open(n);
+      ASSERT_TRUE(server && client);
+      ASSERT_TRUE(server->Peer(testing::DeadlineIn(10s)));
+      ASSERT_TRUE(client->Peer(testing::DeadlineIn(10s)));
+      open.push_back(std::move(*server));
+      open.push_back(std::move(*client));
+    }
+    const int during = testing::OpenDescriptorCount();
+    EXPECT_LE(during - before, 3 * 2 * kPairs + 1) << "descriptors per endpoint over 3";
+  }
+  EXPECT_LE(testing::OpenDescriptorCount(), before + 1) << "descriptors kept after close";
 }
 
 INTERPROC_TEST_CHILD(ChPeerHolder) {

@@ -81,21 +81,6 @@ Result<ChildProcess> SpawnRetrying(const ChildOptions& o) {
   return c;
 }
 
-#if !defined(_WIN32)
-// Linux: the descriptors open in this process other than the directory listing's.
-int CountOpenDescriptors() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    if (std::atoi(e->d_name) != ::dirfd(d)) ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-#endif
-
 // Linux: exactly the three standard streams plus the inherited handles are open.
 bool OnlyExpectedDescriptors() {
 #if defined(_WIN32)
@@ -106,7 +91,7 @@ bool OnlyExpectedDescriptors() {
     inherited = 1;
     for (const char* c = v; *c != '\0'; ++c) inherited += *c == ',' ? 1 : 0;
   }
-  const int n = CountOpenDescriptors();
+  const int n = testing::OpenDescriptorCount();
   if (n != 3 + static_cast<int>(inherited)) {
     std::fprintf(stderr, "child has %d descriptors open, expected %zu\n", n, 3 + inherited);
     return false;

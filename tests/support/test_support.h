@@ -128,6 +128,9 @@ long CurrentThreadId();
 // Linux: waits (up to 10 s) until thread `tid` of process `pid` sleeps in the
 // kernel, so that a test knows a call has blocked. Elsewhere: waits 200 ms.
 void WaitUntilAsleep(long pid, long tid);
+// Linux: the descriptors open in this process (not counting the listing's
+// own). Elsewhere: -1.
+int OpenDescriptorCount();
 // True when the process may drop to `nobody` (root on Linux).
 bool CanDropToNobody();
 // Skips the test unless CanDropToNobody().

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,18 @@ std::string SelfExecutable() {
 }
 
 bool RunningUnderWine() { return false; }
+
+int OpenDescriptorCount() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    if (std::atoi(e->d_name) != ::dirfd(d)) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
 bool CanDropToNobody() { return ::geteuid() == 0; }
 
 bool PlatformDropToNobody() {

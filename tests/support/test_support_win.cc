@@ -36,6 +36,8 @@ std::string Quote(const std::string& a) {
 }
 }  // namespace
 
+int OpenDescriptorCount() { return -1; }
+
 bool PlatformFork(const std::function<int()>&, ProcessId*, std::intptr_t*) { return false; }
 
 bool PlatformSpawn(const std::vector<std::string>& argv, const ChildOptions&, ProcessId* pid,

@@ -1,12 +1,18 @@
-// interproc_channel_sizes: how fast a Channel streams copied messages of a given
-// size between two processes, and how much of that its slot copies bring
-// (src/common/slot_copy.h). For each size, interleaved over rounds:
+// interproc_channel_sizes: how fast a Channel streams messages of a given size
+// between two processes, and how much of that its slot copies
+// (src/common/slot_copy.h) and its reused data areas (src/common/area_pool.h)
+// bring. For each size, interleaved over rounds:
 //
 //   memcpy (one process)   one process copying a message between two buffers
-//   plain copies           Send / Receive with the slot copies switched to plain
-//                          memcpy in both processes (what they were before they
-//                          prefetched; internal::SetPlainSlotCopies)
-//   Send / Receive         the Channel's own copies
+//   plain, ring order      Send / Receive with the slot copies switched to plain
+//                          memcpy in both processes and every message in its own
+//                          slot's area (internal::SetPlainSlotCopies,
+//                          internal::SetRingOrderAreas): the Channel before both
+//   ring order             the Channel's own copies, areas in ring order
+//   Send / Receive         the Channel as it is
+//   loans, ring order      Loan + memcpy into it + Commit / ReceiveView, reading
+//                          8 bytes (ipc_bench's loaned rows), areas in ring order
+//   loans                  the same as the Channel is
 //
 // The sender runs on CPU 0, the receiver (forked) on CPU 1; default waiting
 // mode, 8 slots. Prints the median GB/s of the rounds and the ratios; never
@@ -27,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/area_pool.h"
 #include "common/slot_copy.h"
 #include "interproc/channel.h"
 #include "interproc/registry.h"
@@ -36,9 +43,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using interproc::Channel;
 
-enum Method { kMemcpy, kPlain, kSendReceive, kMethods };
-const char* const kMethodNames[kMethods] = {"memcpy (one process)", "plain copies",
-                                            "Send / Receive"};
+enum Method { kMemcpy, kPlain, kRingOrder, kSendReceive, kLoanRingOrder, kLoan, kMethods };
+const char* const kMethodNames[kMethods] = {"memcpy (one process)", "plain, ring order",
+                                            "ring order",           "Send / Receive",
+                                            "loans, ring order",    "loans"};
+
+// This process's switches for method `m`.
+void Configure(Method m) {
+  interproc::internal::SetPlainSlotCopies(m == kPlain);
+  interproc::internal::SetRingOrderAreas(m == kPlain || m == kRingOrder || m == kLoanRingOrder);
+}
+bool Loans(Method m) { return m == kLoanRingOrder || m == kLoan; }
 
 bool Pin(int cpu) {
   cpu_set_t set;
@@ -55,11 +70,21 @@ std::size_t CountFor(std::size_t size, std::size_t bytes) {
 // The receiving side of one measurement; acknowledges with a 1-byte message.
 bool ReceiveAll(Channel& ch, Method m, std::size_t size, std::size_t count,
                 std::vector<std::byte>& buf) {
-  interproc::internal::SetPlainSlotCopies(m == kPlain);
+  Configure(m);
+  std::uint64_t sum = 0;
   for (std::size_t i = 0; i < count; ++i) {
+    if (Loans(m)) {
+      auto v = ch.ReceiveView();
+      if (!v || v->size() != size) return false;
+      std::uint64_t first = 0;
+      std::memcpy(&first, v->bytes().data(), std::min<std::size_t>(size, sizeof(first)));
+      sum += first;
+      continue;
+    }
     auto r = ch.Receive(std::span<std::byte>(buf.data(), size));
     if (!r || *r != size) return false;
   }
+  asm volatile("" : : "r"(sum));
   const std::byte ack{1};
   return ch.Send(std::span<const std::byte>(&ack, 1)).has_value();
 }
@@ -75,9 +100,16 @@ double SendAll(Channel& ch, Method m, std::size_t size, std::size_t count,
       asm volatile("" : : "r"(dst.data()) : "memory");
     }
   } else {
-    interproc::internal::SetPlainSlotCopies(m == kPlain);
+    Configure(m);
     for (std::size_t i = 0; i < count; ++i) {
       src[i % size] = static_cast<std::byte>(i);
+      if (Loans(m)) {
+        auto loan = ch.Loan(size);
+        if (!loan) return 0;
+        std::memcpy(loan->data(), src.data(), size);
+        if (!loan->Commit()) return 0;
+        continue;
+      }
       if (!ch.Send(std::span<const std::byte>(src.data(), size))) return 0;
     }
     std::byte ack{};
@@ -144,7 +176,7 @@ int main(int argc, char** argv) {
     std::vector<std::byte> buf(max_size);
     for (int r = 0; r < rounds; ++r) {
       for (std::size_t size : sizes) {
-        for (int m = kPlain; m < kMethods; ++m) {
+        for (int m = kPlain; m < kMethods; ++m) {  // kMemcpy has no receiver
           const auto method = static_cast<Method>(m);
           if (!ReceiveAll(*ch, method, size, CountFor(size, bytes), buf)) ::_exit(4);
         }
@@ -179,13 +211,20 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("%-10s %22s %22s %22s %14s %14s\n", "size", kMethodNames[0], kMethodNames[1],
-              kMethodNames[2], "vs plain", "vs memcpy");
+  std::printf("%-9s %21s %18s %11s %15s %9s %10s %10s\n", "size", kMethodNames[kMemcpy],
+              kMethodNames[kPlain], kMethodNames[kRingOrder], kMethodNames[kSendReceive],
+              "vs plain", "vs ring", "vs memcpy");
   for (std::size_t s = 0; s < sizes.size(); ++s) {
     const double mc = median(gbs[s][kMemcpy]), plain = median(gbs[s][kPlain]),
-                 own = median(gbs[s][kSendReceive]);
-    std::printf("%-10zu %17.2f GB/s %17.2f GB/s %17.2f GB/s %13.2fx %13.2fx\n", sizes[s], mc, plain,
-                own, own / plain, own / mc);
+                 ring = median(gbs[s][kRingOrder]), own = median(gbs[s][kSendReceive]);
+    std::printf("%-9zu %16.2f GB/s %13.2f GB/s %6.2f GB/s %10.2f GB/s %8.2fx %9.2fx %9.2fx\n",
+                sizes[s], mc, plain, ring, own, own / plain, own / ring, own / mc);
+  }
+  std::printf("\n%-9s %22s %15s %10s\n", "size", kMethodNames[kLoanRingOrder], kMethodNames[kLoan],
+              "vs ring");
+  for (std::size_t s = 0; s < sizes.size(); ++s) {
+    const double ring = median(gbs[s][kLoanRingOrder]), own = median(gbs[s][kLoan]);
+    std::printf("%-9zu %17.2f GB/s %10.2f GB/s %9.2fx\n", sizes[s], ring, own, own / ring);
   }
   std::printf("(median of %d rounds; sender on CPU 0, receiver on CPU 1, 8 slots)\n", rounds);
   return 0;

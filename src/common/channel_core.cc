@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "area_pool.h"
 #include "asymmetric_fence.h"
 #include "biased_lock.h"
 #include "cpu_relax.h"
@@ -61,6 +62,7 @@ struct Channel::Impl {
   internal::SpinWindow room_spin;  // waits for room, under tx_mu
   std::uint32_t tail = 0;       // queue: next sequence to write
   std::uint32_t peer_head = 0;  // queue: the consumer's head, as last read
+  internal::AreaPool areas;     // queue: which data area each message goes into
   std::uint32_t back = 0;       // latest: the slot being written
   bool loan_out = false;
   std::uint32_t loan_slot = 0;
@@ -327,10 +329,27 @@ struct Channel::Impl {
     return reinterpret_cast<std::atomic<std::uint32_t>*>(slot);
   }
 
+  // Queue mode, after ReserveQueue: the data area for message `tail` of
+  // `size` bytes, named in its slot's header (area_pool.h).
+  std::byte* PlaceQueue(std::size_t size) {
+    if (size >= internal::kReusedAreaMin && internal::RingOrderAreas()) size = 0;
+    if (size >= internal::kReusedAreaMin) {
+      // The area freed last: that needs the consumer's head as it is now (one
+      // cache line from the other core, per large message).
+      const std::uint32_t h = tx.consumer->seq.load(std::memory_order_acquire);
+      if (tail - h < cfg.capacity) peer_head = h;
+    }
+    const std::uint32_t area = areas.Take(peer_head, tail, size);
+    std::memcpy(Slot(tx, tail & (cfg.capacity - 1)) + internal::kSlotAreaOffset, &area,
+                sizeof(area));
+    return Slot(tx, area) + internal::kSlotHeader;
+  }
+
   void PublishQueue(std::uint32_t len) {
     std::byte* slot = Slot(tx, tail & (cfg.capacity - 1));
-    std::memcpy(slot + 4, &len, sizeof(len));
+    std::memcpy(slot + internal::kSlotLengthOffset, &len, sizeof(len));
     SlotSeq(slot)->store(tail + 1, std::memory_order_release);
+    areas.Published();
     ++tail;
     if (!AnnounceLight(&tail_light, internal::kPartyTailLight)) {
       Publish(TailWord(me), &tx.producer->seq, tail, &tx.producer->consumer_sleeping);
@@ -414,9 +433,13 @@ struct Channel::Impl {
         }
       }
       std::uint32_t len = 0;
-      std::memcpy(&len, slot + 4, sizeof(len));
+      std::uint32_t area = 0;
+      std::memcpy(&len, slot + internal::kSlotLengthOffset, sizeof(len));
+      std::memcpy(&area, slot + internal::kSlotAreaOffset, sizeof(area));
       if (len > cfg.max_message) return Broken("channel: a message length over max_message");
-      return std::make_pair(static_cast<const std::byte*>(slot) + internal::kSlotHeader, len);
+      if (area >= cfg.capacity) return Broken("channel: a message's data area is out of range");
+      return std::make_pair(static_cast<const std::byte*>(Slot(rx, area)) + internal::kSlotHeader,
+                            len);
     }
     if (front_pending) return LatestMessage();
     auto fresh = [&] {
@@ -579,10 +602,17 @@ Result<Channel> Channel::Open(const Name& name, const ChannelOptions& options) {
     }
     c.peer_head = c.tx.consumer->seq.load();
     c.head = c.rx.consumer->seq.load();
-    if (c.tail - c.tx.consumer->seq.load() > c.cfg.capacity ||
+    if (c.tail - c.peer_head > c.cfg.capacity ||
         c.rx.producer->seq.load() - c.head > c.cfg.capacity) {
       return fail("channel: damaged ring indices");
     }
+    // The unread messages keep their data areas; the others are free.
+    const bool areas_ok = c.areas.Resume(c.cfg.capacity, c.peer_head, c.tail, [&](std::uint32_t s) {
+      std::uint32_t area = 0;
+      std::memcpy(&area, c.Slot(c.tx, s) + internal::kSlotAreaOffset, sizeof(area));
+      return area;
+    });
+    if (!areas_ok) return fail("channel: damaged data areas");
   }
   c.peer_gen_at_open = internal::PartyGenOf(c.peer().state.load(std::memory_order_acquire));
   // How the peer can tell who holds this role (Channel::Peer). A platform that
@@ -618,8 +648,7 @@ Result<void> Channel::Send(std::span<const std::byte> message, Deadline deadline
     return {};
   }
   INTERPROC_RETURN_IF_ERROR(c.ReserveQueue(deadline));
-  std::byte* slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
-  internal::CopyIntoSlot(slot + internal::kSlotHeader, message.data(), len);
+  internal::CopyIntoSlot(c.PlaceQueue(len), message.data(), len);
   c.PublishQueue(len);
   return {};
 }
@@ -674,17 +703,17 @@ Result<ChannelLoan> Channel::Loan(std::size_t size, Deadline deadline) {
   internal::BiasedLockGuard lock(c.tx_mu, deadline);
   if (!lock.owns()) return c.LockTimedOut();
   INTERPROC_RETURN_IF_ERROR(c.PrecheckSend(size));
-  std::byte* slot = nullptr;
+  std::byte* data = nullptr;
   if (c.latest) {
-    slot = c.Slot(c.tx, c.back);
+    data = c.Slot(c.tx, c.back) + internal::kSlotHeader;
   } else {
     INTERPROC_RETURN_IF_ERROR(c.ReserveQueue(deadline));
-    slot = c.Slot(c.tx, c.tail & (c.cfg.capacity - 1));
+    data = c.PlaceQueue(size);
   }
   c.loan_out = true;
   ChannelLoan loan;
   loan.impl_ = impl_.get();
-  loan.data_ = slot + internal::kSlotHeader;
+  loan.data_ = data;
   loan.size_ = size;
   return loan;
 }

@@ -7,7 +7,8 @@
 //   [.., +ring_bytes)   ring 1: client -> server
 // A ring is a RingProducer line, a RingConsumer line, then its slots. Queue mode
 // has `capacity` slots indexed by sequence number modulo capacity (a power of
-// two); latest-value mode has three slots handed round as a triple buffer.
+// two), each naming the data area its message is in; latest-value mode has
+// three slots handed round as a triple buffer.
 // Everything here can be scribbled on by the peer: every value read from it is
 // copied once and checked before use.
 
@@ -30,12 +31,20 @@ inline constexpr std::uint32_t kChannelMagic = 0x4e484349;  // "ICHN"
 // 3: a producer may publish its tail that way too, so a consumer must issue a
 // heavy fence before it sleeps for a message; the party flags say who does.
 // 4: a party publishes how the peer can verify who it is (PartySlot::identity).
-// A process of an earlier version would miss those wake-ups or never publish
-// an identity: versions refuse each other.
-inline constexpr std::uint32_t kChannelVersion = 4;
+// 5: a queue slot's header names the data area its message is in, which need
+// not be the slot's own (area_pool.h); the header grew to 16 bytes.
+// A process of an earlier version would miss those wake-ups, never publish
+// an identity or read a message from the wrong area: versions refuse each other.
+inline constexpr std::uint32_t kChannelVersion = 5;
 inline constexpr std::size_t kChannelControlBytes = 4096;
 inline constexpr std::size_t kCacheLine = 64;
-inline constexpr std::size_t kSlotHeader = 8;
+// A slot is a header and a data area. Queue header: [seq + 1 of the message
+// it holds:4][length:4][data area:4][unused:4]; the message is in the data
+// area of slot `data area` (below capacity; area_pool.h says which). Latest
+// header: [length:4], the message in the slot's own area.
+inline constexpr std::size_t kSlotHeader = 16;
+inline constexpr std::size_t kSlotLengthOffset = 4;
+inline constexpr std::size_t kSlotAreaOffset = 8;
 inline constexpr std::uint32_t kLatestSlots = 3;
 // The largest region a channel may take (16 GiB).
 inline constexpr std::uint64_t kMaxChannelRegion = std::uint64_t{1} << 34;

@@ -635,6 +635,50 @@ TEST(ChannelFault, SequenceNumbersWrapPast2To32InOrder) {
   EXPECT_EQ(m.ring(0).producer->seq.load(), kStart + sent) << "the server's tail";
   EXPECT_LT(m.ring(0).producer->seq.load(), kStart) << "never crossed the wrap";
 }
+
+// A slot's header names the data area its message is in (area_pool.h). Two
+// unread messages named in one area are Protocol for a sender taking its role
+// again; an area past the ring is Protocol for the receiver.
+TEST(ChannelFault, DataAreasSharedOrOutOfRangeAreProtocol) {
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  ChannelOptions o;
+  o.capacity = 4;
+  o.max_message = 64;
+  auto server = Channel::Open(n, o);
+  ASSERT_TRUE(server) << server.error();
+  auto client = Channel::Open(n, o);
+  ASSERT_TRUE(client) << client.error();
+  ASSERT_TRUE(server->TrySend(AsBytes("m0")));
+  ASSERT_TRUE(server->TrySend(AsBytes("m1")));
+  auto set_area = [&](std::uint32_t slot, std::uint32_t area) {
+    Mapped m(n);
+    ASSERT_TRUE(m.ok());
+    std::memcpy(m.ring(0).slots + slot * m.cfg().slot_stride + internal::kSlotAreaOffset, &area,
+                sizeof(area));
+  };
+  set_area(1, 0);
+  *server = Channel();  // closes
+  auto again = Channel::Open(n, o);
+  ASSERT_FALSE(again) << "opened as " << static_cast<int>(again->role());
+  EXPECT_EQ(again.error().code(), Errc::kProtocol) << again.error();
+  // The failed open gave the role back: repaired, the ring works again.
+  set_area(1, 1);
+  again = Channel::Open(n, o);
+  ASSERT_TRUE(again) << again.error();
+  ASSERT_EQ(again->role(), ChannelRole::kServer);
+  std::vector<std::byte> out;
+  ASSERT_TRUE(client->TryReceive(out));
+  EXPECT_EQ(Text(out), "m0");
+  for (const std::uint32_t bad : {4u, 0xffffffffu}) {
+    set_area(1, bad);
+    const Result<void> r = client->TryReceive(out);
+    ASSERT_FALSE(r) << "area " << bad;
+    EXPECT_EQ(r.error().code(), Errc::kProtocol) << r.error();
+  }
+  // The receiver was cut off; the sender's process carries on.
+  EXPECT_TRUE(again->TrySend(AsBytes("m2")));
+}
 #endif
 
 TEST(ChannelFault, SendToAStoppedPeerTimesOutWithoutHanging) {

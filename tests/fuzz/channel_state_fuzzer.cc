@@ -1,7 +1,9 @@
 // A peer writes arbitrary bytes over a channel's shared state (configuration,
-// party slots, ring indices, slot headers); the other side's open and every call
-// must fail cleanly (Protocol, PeerGone, WouldBlock, ...) and never crash, hang
-// or allocate more than max_message.
+// party slots, ring indices, slot headers and the data areas they name); the
+// other side's open and every call must fail cleanly (Protocol, PeerGone,
+// WouldBlock, ...) and never crash, hang or allocate more than max_message.
+// The first byte picks the mode, and whether messages are large enough for the
+// producer to reuse data areas (area_pool.h).
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,9 +11,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "common/area_pool.h"
 #include "interproc/interproc.h"
 #include "posix/object_posix.h"
 
@@ -25,9 +29,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.capacity = 4;
   options.wait.mode = WaitMode::kBlock;
   if (size > 0 && (data[0] & 1) != 0) options.mode = ChannelMode::kLatestValue;
+  const bool large = size > 0 && (data[0] & 2) != 0;
+  if (large) options.max_message = static_cast<std::uint32_t>(internal::kReusedAreaMin);
   auto server = Channel::Open(name, options);
   if (!server) return 0;
-  const std::byte payload[16] = {};
+  static const std::vector<std::byte> large_payload(internal::kReusedAreaMin);
+  const std::span<const std::byte> payload =
+      large ? std::span<const std::byte>(large_payload)
+            : std::span<const std::byte>(large_payload).first(16);
+  (void)server->TrySend(payload);
   (void)server->TrySend(payload);
 
   // Scribble: the input is a list of (offset:u16, byte) patches over the region.

@@ -358,6 +358,79 @@ TEST(ChannelFault, KillMidStreamLeavesOnlyIntactMessagesInOrderThenPeerGone) {
   }
 }
 
+// A sender of mostly large messages (which go into reused data areas, not
+// their own slots') is killed with -9 at a random point, with the queue full of
+// unread messages or in the middle of one; a second sender takes the role over.
+// The receiver gets the first sender's messages intact and in order up to where
+// it died, then every message of the second: a sender that took the role over
+// without the unread messages' areas would write over them.
+TEST(ChannelFault, ASenderOfLargeMessagesKilledMidStreamIsTakenOverIntact) {
+  constexpr std::size_t kMaxPayload = 64 * 1024;  // 3 in 4 messages of 16 KiB or more
+  constexpr std::uint64_t kSecondCount = 300;
+  const unsigned seed =
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::mt19937 rng(seed);
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  for (int round = 0; round < 4; ++round) {
+    const std::uint64_t read_first = 20 + rng() % 200;
+    const auto pause = std::chrono::microseconds(rng() % 3000);
+    SCOPED_TRACE(::testing::Message() << "round " << round << ", " << read_first << " read, killed "
+                                      << pause.count() << " us later");
+    const Name n = testing::UniqueName("ch");
+    ScopedRemove cleanup(n);
+    auto ch = Channel::Open(n, Options(kMaxPayload, 8));
+    ASSERT_TRUE(ch) << ch.error();
+    std::vector<std::byte> buf;
+    std::uint64_t first_seq = 0, second_seq = 0;
+    {
+      auto first = testing::SpawnChild("ChFaultStream", {{"name", n.str()},
+                                                         {"expect", "client"},
+                                                         {"stream", "7"},
+                                                         {"count", "0"},
+                                                         {"maxp", std::to_string(kMaxPayload)}});
+      for (; first_seq < read_first; ++first_seq) {
+        auto r = ch->Receive(buf, testing::DeadlineIn(30s));
+        ASSERT_TRUE(r) << r.error();
+        ASSERT_EQ(Check(buf, 7, first_seq, kMaxPayload), "");
+      }
+      std::this_thread::sleep_for(pause);  // the sender fills the queue meanwhile
+      first.Kill();
+      EXPECT_EQ(first.Join(testing::Scaled(5s)), 128 + 9);
+    }
+    auto second = testing::SpawnChild("ChFaultStream", {{"name", n.str()},
+                                                        {"expect", "client"},
+                                                        {"stream", "8"},
+                                                        {"count", std::to_string(kSecondCount)},
+                                                        {"maxp", std::to_string(kMaxPayload)}});
+    // Nothing more is read until the second sender holds the role: it takes
+    // it over with the first one's unread messages in the queue.
+    const Deadline deadline = testing::DeadlineIn(60s);
+    for (;;) {
+      auto peer = ch->Peer(testing::DeadlineIn(1s));
+      if (peer && peer->pid == second.pid()) break;
+      ASSERT_FALSE(deadline.expired()) << "the second sender never came";
+      std::this_thread::sleep_for(1ms);
+    }
+    while (second_seq < kSecondCount) {
+      auto r = ch->Receive(buf, deadline);
+      if (!r && r.error().code() == Errc::kPeerGone && !deadline.expired()) {
+        std::this_thread::sleep_for(1ms);  // the first sender is gone, the second not yet here
+        continue;
+      }
+      ASSERT_TRUE(r) << r.error() << " after " << first_seq << " + " << second_seq;
+      if (second_seq == 0 && Check(buf, 7, first_seq, kMaxPayload).empty()) {
+        ++first_seq;
+        continue;
+      }
+      ASSERT_EQ(Check(buf, 8, second_seq, kMaxPayload), "")
+          << "after " << first_seq << " of the first sender's messages";
+      ++second_seq;
+    }
+    EXPECT_EQ(second.Join(testing::Scaled(10s)), 0);
+    EXPECT_GT(first_seq, read_first) << "no message was unread when the second sender came";
+  }
+}
+
 TEST(ChannelFault, KilledWhileHoldingALoanSendsNothingOfIt) {
   const Name n = testing::UniqueName("ch");
   const Name loaned = testing::UniqueName("loaned");

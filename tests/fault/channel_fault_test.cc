@@ -709,6 +709,69 @@ TEST(ChannelFault, SequenceNumbersWrapPast2To32InOrder) {
   EXPECT_LT(m.ring(0).producer->seq.load(), kStart) << "never crossed the wrap";
 }
 
+// kBlock: a party asks its peer for locked publications (kPartyBlocks) while
+// it sleeps every few messages, and stops once its sleeps come hundreds of
+// messages apart (channel_core.cc, AdviseBeforeSleep). Every message arrives
+// either way.
+TEST(ChannelFault, ABlockingPartyAsksForLockedPublicationsOnlyWhileItSleepsOften) {
+  const Name n = testing::UniqueName("ch");
+  ScopedRemove cleanup(n);
+  ChannelOptions o;
+  o.capacity = 256;
+  o.max_message = 8;
+  o.wait.mode = WaitMode::kBlock;
+  auto server = Channel::Open(n, o);
+  ASSERT_TRUE(server) << server.error();
+  auto client = Channel::Open(n, o);
+  ASSERT_TRUE(client) << client.error();
+  Mapped m(n);
+  ASSERT_TRUE(m.ok());
+  auto asks = [&] {
+    const auto* control = reinterpret_cast<const internal::ChannelControl*>(
+        reinterpret_cast<const std::byte*>(m.ring(0).producer) - internal::kChannelControlBytes);
+    return (control->party[1].flags.load() & internal::kPartyBlocks) != 0;
+  };
+  EXPECT_TRUE(asks()) << "a blocking party starts by asking";
+  std::uint32_t sent = 0, received = 0;
+  std::vector<std::byte> out;
+  auto receive = [&](Deadline deadline) {
+    auto r = client->Receive(out, deadline);
+    ASSERT_TRUE(r) << "message " << received << ": " << r.error();
+    ASSERT_EQ(Text(out), std::to_string(received));
+    ++received;
+  };
+  // 450 queued messages between sleeps.
+  auto queue = [&](int count) {
+    for (int i = 0; i < count; ++i, ++sent) {
+      ASSERT_TRUE(server->TrySend(AsBytes(std::to_string(sent))));
+    }
+  };
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_NO_FATAL_FAILURE(queue(250));
+    for (int i = 0; i < 200; ++i) ASSERT_NO_FATAL_FAILURE(receive(testing::DeadlineIn(5s)));
+    ASSERT_NO_FATAL_FAILURE(queue(200));
+    for (int i = 0; i < 250; ++i) ASSERT_NO_FATAL_FAILURE(receive(testing::DeadlineIn(5s)));
+    std::thread late([&] {
+      std::this_thread::sleep_for(5ms);
+      EXPECT_TRUE(server->Send(AsBytes(std::to_string(sent))));
+    });
+    ASSERT_NO_FATAL_FAILURE(receive(testing::DeadlineIn(10s)));  // sleeps
+    late.join();
+    ++sent;
+  }
+  EXPECT_FALSE(asks()) << "sleeps 451 messages apart";
+  // One message at a time, the client asleep before each.
+  std::thread paced([&] {
+    for (int i = 0; i < 40; ++i) {
+      std::this_thread::sleep_for(1ms);
+      EXPECT_TRUE(server->Send(AsBytes(std::to_string(sent + i)), testing::DeadlineIn(5s)));
+    }
+  });
+  for (int i = 0; i < 40; ++i) ASSERT_NO_FATAL_FAILURE(receive(testing::DeadlineIn(10s)));
+  paced.join();
+  EXPECT_TRUE(asks()) << "sleeps a message apart";
+}
+
 // A slot's header names the data area its message is in (area_pool.h). Two
 // unread messages named in one area are Protocol for a sender taking its role
 // again; an area past the ring is Protocol for the receiver.

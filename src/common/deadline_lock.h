@@ -9,17 +9,7 @@
 #include <thread>
 
 #include "interproc/deadline.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define INTERPROC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define INTERPROC_TSAN 1
-#endif
-#endif
-#ifndef INTERPROC_TSAN
-#define INTERPROC_TSAN 0
-#endif
+#include "sanitizers.h"
 
 namespace interproc::internal {
 

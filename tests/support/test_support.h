@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/sanitizers.h"
 #include "interproc/deadline.h"
 #include "interproc/name.h"
 #include "interproc/process.h"
@@ -80,14 +81,7 @@ Child SpawnChild(std::string_view child_name,
 Child ForkChild(const std::function<int()>& body);
 // Skips the test under TSan, which cannot start threads in the child of a
 // multithreaded fork (every interproc object may start one).
-#if defined(__SANITIZE_THREAD__)
-#define INTERPROC_TSAN_TESTS 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define INTERPROC_TSAN_TESTS 1
-#endif
-#endif
-#if defined(INTERPROC_TSAN_TESTS)
+#if INTERPROC_TSAN
 #define INTERPROC_SKIP_FORK_UNDER_TSAN() \
   GTEST_SKIP() << "TSan cannot start threads in the child of a multithreaded fork"
 #else

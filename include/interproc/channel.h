@@ -178,7 +178,8 @@ class Channel {
 };
 
 // A writable buffer inside the channel's shared memory (zero-copy send). Commit
-// sends it; destroying it uncommitted sends nothing. One loan at a time.
+// sends it; destroying it uncommitted sends nothing. One loan at a time. Its
+// bytes start on a 16-byte boundary.
 class ChannelLoan {
  public:
   ChannelLoan() noexcept = default;
@@ -205,6 +206,7 @@ class ChannelLoan {
 
 // A received message still in shared memory (zero-copy receive). Its slot is
 // released when this is destroyed or Release() is called. One view at a time.
+// Its bytes start on a 16-byte boundary.
 class ChannelMessage {
  public:
   ChannelMessage() noexcept = default;

@@ -31,8 +31,9 @@ namespace interproc::internal {
 inline constexpr std::size_t kReusedAreaMin = 16 * 1024;
 
 // For measurements only (bench/channel_sizes.cc compares both in one run):
-// while set, this process's producers put every message into its own slot's
-// area, in ring order, as before the pool.
+// while set, this process's producers take every message for a small one, so
+// that each goes into its own slot's area when that is free: ring order, as
+// before the pool, once the areas that large messages moved are back.
 void SetRingOrderAreas(bool ring_order) noexcept;
 bool RingOrderAreas() noexcept;
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -92,6 +93,33 @@ TEST(ChannelAreaTest, LargeLoansReuseTheAreaFreedLast) {
   auto small = server->Loan(64, testing::DeadlineIn(5s));
   ASSERT_TRUE(small) << small.error();
   EXPECT_NE(small->data(), loans[0]);
+}
+
+// A loan's and a view's bytes start on a 16-byte boundary (channel.h), in
+// either mode, whichever area they are in.
+TEST(ChannelAreaTest, LoansAndViewsStartOn16ByteBoundaries) {
+  for (const ChannelMode mode : {ChannelMode::kQueue, ChannelMode::kLatestValue}) {
+    const Name n = testing::UniqueName("ch");
+    ScopedRemove cleanup(n);
+    ChannelOptions o;
+    o.capacity = 4;
+    o.max_message = static_cast<std::uint32_t>(kReusedAreaMin) + 1;
+    o.mode = mode;
+    std::optional<Channel> server, client;
+    ASSERT_NO_FATAL_FAILURE(Open(n, o, server, ChannelRole::kServer));
+    ASSERT_NO_FATAL_FAILURE(Open(n, o, client, ChannelRole::kClient));
+    for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{63}, kReusedAreaMin,
+                                   kReusedAreaMin + 1, std::size_t{5}, kReusedAreaMin}) {
+      SCOPED_TRACE(::testing::Message() << "mode " << static_cast<int>(mode) << ", " << size);
+      auto l = server->Loan(size, testing::DeadlineIn(5s));
+      ASSERT_TRUE(l) << l.error();
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(l->data()) % 16, 0u);
+      ASSERT_TRUE(l->Commit());
+      auto v = client->ReceiveView(testing::DeadlineIn(5s));
+      ASSERT_TRUE(v) << v.error();
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(v->bytes().data()) % 16, 0u);
+    }
+  }
 }
 
 // Sizes on both sides of kReusedAreaMin, copies and loans, views and copies

@@ -129,7 +129,10 @@ TEST(EventTest, PulseOfASetEventWithoutWaitersResetsIt) {
 }
 
 // Pulses until the waiting thread reports that it woke (the thread may not be
-// asleep yet at the first pulses, which then release nobody).
+// asleep yet at the first pulses, which then release nobody). The pulses come
+// 20 ms apart: an auto-reset pulse that lands while the woken waiter is still
+// leaving Wait, counted as a sleeper, sets an event nobody takes (event.md,
+// "Pulse"), so back-to-back pulses could leave it set.
 void PulseReleasesWaiter(EventReset mode) {
   const Name n = testing::UniqueName("evt");
   ScopedRemove cleanup(n);
@@ -149,7 +152,8 @@ void PulseReleasesWaiter(EventReset mode) {
     auto p = e->Pulse();
     EXPECT_TRUE(p) << p.error();
     if (!p) break;
-    std::this_thread::yield();
+    const Deadline next = testing::DeadlineIn(20ms);
+    while (!woke && !failed && !next.expired()) std::this_thread::sleep_for(100us);
   }
   t.join();
   EXPECT_TRUE(woke.load());

@@ -371,9 +371,12 @@ TEST(ChannelFault, ASenderOfLargeMessagesKilledMidStreamIsTakenOverIntact) {
       static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::mt19937 rng(seed);
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  int rounds_with_unread = 0;
   for (int round = 0; round < 4; ++round) {
     const std::uint64_t read_first = 20 + rng() % 200;
-    const auto pause = std::chrono::microseconds(rng() % 3000);
+    // Long enough for the sender to fill the queue (8 messages), mostly; the
+    // kill then lands while it waits for room or in the middle of a message.
+    const auto pause = std::chrono::microseconds(2000 + rng() % 3000);
     SCOPED_TRACE(::testing::Message() << "round " << round << ", " << read_first << " read, killed "
                                       << pause.count() << " us later");
     const Name n = testing::UniqueName("ch");
@@ -427,8 +430,11 @@ TEST(ChannelFault, ASenderOfLargeMessagesKilledMidStreamIsTakenOverIntact) {
       ++second_seq;
     }
     EXPECT_EQ(second.Join(testing::Scaled(10s)), 0);
-    EXPECT_GT(first_seq, read_first) << "no message was unread when the second sender came";
+    if (first_seq > read_first) ++rounds_with_unread;
   }
+  // A round whose sender was killed before it sent past what was read tests
+  // nothing of the takeover (seen once under Wine, with a 22 us pause).
+  EXPECT_GT(rounds_with_unread, 0) << "no round had messages unread when the second sender came";
 }
 
 TEST(ChannelFault, KilledWhileHoldingALoanSendsNothingOfIt) {

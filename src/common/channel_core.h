@@ -51,8 +51,15 @@ class ChannelPlatform {
 
   // Sleeps while `*word == expected`, until woken or `deadline`; may return
   // early. `word_id` (TailWord / HeadWord) names `word` among the channel's.
+  // With `also` (only when SleepsOnTwoWords()): sleeps only while the 4 bytes
+  // at `also` hold `also_expected` too, checked by the kernel together with
+  // `word`, so that a change of either before the sleep starts ends it. Only
+  // the kernel reads `also`; a wake still comes through `word`.
   virtual void Sleep(int word_id, std::atomic<std::uint32_t>* word, std::uint32_t expected,
-                     Deadline deadline) noexcept = 0;
+                     Deadline deadline, const void* also = nullptr,
+                     std::uint32_t also_expected = 0) noexcept = 0;
+  // Whether Sleep honours `also`.
+  virtual bool SleepsOnTwoWords() const noexcept { return false; }
   // Wakes the sleeper (or, `all`, every sleeper) of word `word_id`. A wake with
   // no sleeper must not be lost for a sleeper that has read `word` before the
   // waker changed it and has not slept yet.

@@ -55,10 +55,21 @@ class PosixChannelPlatform final : public ChannelPlatform {
     return peer;
   }
 
-  void Sleep(int, std::atomic<std::uint32_t>* word, std::uint32_t expected,
-             Deadline deadline) noexcept override {
-    FutexWait(word, expected, deadline);
+  void Sleep(int, std::atomic<std::uint32_t>* word, std::uint32_t expected, Deadline deadline,
+             const void* also, std::uint32_t also_expected) noexcept override {
+    if (also == nullptr) {
+      FutexWait(word, expected, deadline);
+      return;
+    }
+    // The kernel compares both words under its futex locks before it sleeps.
+    // `also` is 4 bytes of a wider shared atomic that this code never accesses
+    // through the cast: only the kernel reads it.
+    const FutexWaitEntry entries[2] = {
+        {word, expected, false},
+        {const_cast<FutexWord*>(static_cast<const FutexWord*>(also)), also_expected, false}};
+    FutexWaitAny(entries, deadline);
   }
+  bool SleepsOnTwoWords() const noexcept override { return FutexWaitvAvailable(); }
   void Wake(int, std::atomic<std::uint32_t>* word, bool all) noexcept override {
     if (all) {
       FutexWakeAll(word);

@@ -65,6 +65,15 @@ void FutexWake(FutexWord* word, int count) noexcept {
             nullptr, 0);
 }
 
+bool FutexWaitvAvailable() noexcept {
+  // No entries: EINVAL from a kernel that has the call, ENOSYS from one without.
+  static const bool available = [] {
+    const long r = ::syscall(SYS_futex_waitv, nullptr, 0u, 0u, nullptr, CLOCK_MONOTONIC);
+    return !(r == -1 && errno == ENOSYS);
+  }();
+  return available && !g_no_waitv.load(std::memory_order_relaxed);
+}
+
 int FutexWaitAny(std::span<const FutexWaitEntry> entries, Deadline deadline) noexcept {
   if (entries.empty()) return 0;
   if (entries.size() == 1 && !entries[0].process_private) {

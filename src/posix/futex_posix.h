@@ -33,6 +33,9 @@ inline constexpr std::size_t kFutexWaitvMax = 128;
 // Without futex_waitv (kernels before 5.16) it waits on the first word in
 // slices of 1 ms, so that every word is looked at again soon.
 int FutexWaitAny(std::span<const FutexWaitEntry> entries, Deadline deadline) noexcept;
+// Whether this kernel has futex_waitv, so that FutexWaitAny sleeps on every
+// word at once rather than in slices (asked of the kernel once).
+bool FutexWaitvAvailable() noexcept;
 
 }  // namespace interproc::internal
 

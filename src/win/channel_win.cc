@@ -82,8 +82,10 @@ class WinChannelPlatform final : public ChannelPlatform {
     region_bytes_ = region_bytes;
   }
 
+  // `also` is not honoured here (SleepsOnTwoWords: false): sleepers keep their
+  // liveness slices.
   void Sleep(int word_id, std::atomic<std::uint32_t>* word, std::uint32_t expected,
-             Deadline deadline) noexcept override {
+             Deadline deadline, const void*, std::uint32_t) noexcept override {
     if (word->load(std::memory_order_acquire) != expected) return;
     ::WaitForSingleObject(events_[word_id].get(), win::MillisUntil(deadline));
   }

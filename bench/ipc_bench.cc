@@ -59,6 +59,7 @@
 #include <thread>
 #include <vector>
 
+#include "idle_state.h"
 #include "ipc/common.h"
 #include "ipc/mechanisms.h"
 #include "ipc/request_peers.h"
@@ -100,6 +101,8 @@ struct Options {
   // (the floors too): 64 B rows, 1 MiB rows.
   std::uint32_t stream_slots = 256;
   std::uint32_t mib_slots = 8;
+  // --idle-poll: hold a CPU latency request of 0 for the run (idle_state.h).
+  bool idle_poll = false;
 };
 
 [[noreturn]] void Die(const char* what) {
@@ -1112,7 +1115,8 @@ std::string JsonString(const std::string& in) {
   return out + "\"";
 }
 
-void PrintJsonRow(const std::vector<Row>& rows, const Row& r, std::FILE* out, const char* prefix) {
+void PrintJsonRow(const std::vector<Row>& rows, const Row& r, bool idle_poll, std::FILE* out,
+                  const char* prefix) {
   const Row* b = Baseline(rows, r);
   std::string s = "{\"mechanism\":" + JsonString(r.mechanism) + ",\"mode\":" + JsonString(r.mode) +
                   ",\"test\":" + JsonString(TestName(r.test)) +
@@ -1139,6 +1143,7 @@ void PrintJsonRow(const std::vector<Row>& rows, const Row& r, std::FILE* out, co
   }
   s += ",\"baseline\":" + JsonString(BaseName(b));
   s += ",\"samples\":" + std::to_string(r.samples.size());
+  s += std::string(",\"idle_poll\":") + (idle_poll ? "true" : "false");
   s += ",\"status\":" + JsonString(r.status);
   if (!r.reason.empty()) s += ",\"reason\":" + JsonString(r.reason);
   s += "}\n";
@@ -1268,9 +1273,10 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
   if (env.child_cpu >= 0) {
     std::printf(
         "interproc_ipc_bench: %d CPUs; parent on CPU %d, peer on CPU %d; %lld ms per row in %u "
-        "round(s)%s\n\n",
+        "round(s)%s\n",
         env.cpus, env.parent_cpu, env.child_cpu, static_cast<long long>(o.time.count()), o.rounds,
         o.quick ? "; --quick" : "");
+    std::printf("%s\n\n", IdleDescription(o.idle_poll).c_str());
   } else {
     std::printf("interproc_ipc_bench: 1 CPU: both processes share it; spinning rows skipped\n\n");
   }
@@ -1341,7 +1347,10 @@ void PrintTable(const std::vector<Row>& rows, const Env& env, const Options& o, 
         "(interproc SendCopyData: msgs/s = calls/s; a call is one round trip, one-way = round "
         "trip / 2)\n");
   }
-  if (channel_rows || any_request) std::printf("\ntargets of issue 3\n");
+  if (channel_rows || any_request) {
+    std::printf("\ntargets of issue 3%s\n",
+                o.idle_poll ? " (--idle-poll: idle CPUs poll; see docs/benchmarks.md)" : "");
+  }
   for (const auto& c : channel_rows ? Targets(rows) : std::vector<Check>{}) {
     if (std::isnan(c.value)) {
       std::printf("  %-48s   n/a\n", c.what.c_str());
@@ -1425,7 +1434,7 @@ std::optional<std::string> PeerKey(std::string_view arg) {
 constexpr const char* kUsage =
     "usage: interproc_ipc_bench [--quick] [--json] [--time-ms=N] [--rr-time-ms=N] [--rounds=R]\n"
     "                           [--rows=KEY,...] [--stream-slots=N] [--mib-slots=N]\n"
-    "                           [--report-fd=N]\n"
+    "                           [--idle-poll] [--report-fd=N]\n"
     "  --quick         a few ms per row (the CI smoke run; never judge figures from it)\n"
     "  --json          one JSON object per row on stdout\n"
     "  --time-ms=N     measured time per row, over all rounds (default 600)\n"
@@ -1440,6 +1449,9 @@ constexpr const char* kUsage =
     "                  queue and the floors alike (default 256; a power of two, 1..65536;\n"
     "                  iceoryx caps its queue at 256)\n"
     "  --mib-slots=N   the same for the 1 MiB rows (default 8; 1..8)\n"
+    "  --idle-poll     hold a CPU latency request of 0 for the run (root; machine-wide):\n"
+    "                  idle CPUs poll instead of halting, so a wake-up needs no interrupt\n"
+    "                  (docs/benchmarks.md, \"Idle CPUs that halt\")\n"
     "  --report-fd=N   write \"progress I/N LABEL\" before each row step and \"row JSON\"\n"
     "                  for each row at the end to descriptor N (used by `interproc bench`)\n";
 
@@ -1457,6 +1469,8 @@ int Main(int argc, char** argv) {
       o.rounds = 1;
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--idle-poll") {
+      o.idle_poll = true;
     } else if (a.substr(0, 10) == "--time-ms=") {
       o.time = std::chrono::milliseconds(std::max(1L, std::atol(std::string(a.substr(10)).c_str())));
     } else if (a.substr(0, 13) == "--rr-time-ms=") {
@@ -1499,6 +1513,13 @@ int Main(int argc, char** argv) {
   if (!peer.empty()) return PeerProcess(peer);
   if (o.rr_time.count() < 0) o.rr_time = std::max(std::chrono::milliseconds(1), o.time / 6);
 
+  IdlePoll idle;
+  if (o.idle_poll) {
+    if (std::string why = idle.Hold(); !why.empty()) {
+      std::fprintf(stderr, "interproc_ipc_bench: --idle-poll: %s\n", why.c_str());
+      return 2;
+    }
+  }
   const auto t0 = Clock::now();
   Env env;
   cpu_set_t allowed;
@@ -1565,8 +1586,8 @@ int Main(int argc, char** argv) {
   }
   for (auto& r : rows) {
     if (r.status == "failed") ok = false;
-    if (o.json) PrintJsonRow(rows, r, stdout, "");
-    if (o.report != nullptr) PrintJsonRow(rows, r, o.report, "row ");
+    if (o.json) PrintJsonRow(rows, r, o.idle_poll, stdout, "");
+    if (o.report != nullptr) PrintJsonRow(rows, r, o.idle_poll, o.report, "row ");
   }
   if (progress) std::fprintf(stderr, "\r\033[K");
   if (!o.json) {

@@ -10,6 +10,10 @@
 //                               otherwise idle CPU (timer slack 1 us): how late
 //                               the sleeper is back
 //
+// --idle-poll holds a CPU latency request of 0 for the run (root): idle CPUs
+// then poll instead of halting (idle_state.h), which is what the waker's cost
+// depends on here.
+//
 // Linux only; pins itself to CPUs 0 and 1. Reports, never judges.
 
 #include <linux/futex.h>
@@ -29,6 +33,8 @@
 #include <cstring>
 #include <string_view>
 #include <vector>
+
+#include "idle_state.h"
 
 namespace {
 
@@ -119,15 +125,26 @@ void TimerLateness() {
 
 int main(int argc, char** argv) {
   int ms = 1000;
+  bool idle_poll = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--quick") {
       ms = 50;
+    } else if (a == "--idle-poll") {
+      idle_poll = true;
     } else {
-      std::fprintf(stderr, "usage: interproc_wake_cost [--quick]\n");
+      std::fprintf(stderr, "usage: interproc_wake_cost [--quick] [--idle-poll]\n");
       return 2;
     }
   }
+  interproc_bench::IdlePoll idle;
+  if (idle_poll) {
+    if (std::string why = idle.Hold(); !why.empty()) {
+      std::fprintf(stderr, "interproc_wake_cost: --idle-poll: %s\n", why.c_str());
+      return 2;
+    }
+  }
+  std::printf("%s\n", interproc_bench::IdleDescription(idle_poll).c_str());
   if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) {
     std::printf("interproc_wake_cost: needs two CPUs; skipped\n");
     return 0;

@@ -52,7 +52,7 @@ TEST(CliBench, QuickJsonPrintsOneObjectPerRowWithTheRequiredKeys) {
     const auto object = ParseFlatJsonObject(line);
     ASSERT_TRUE(object.has_value()) << "not a flat JSON object: " << line;
     for (const char* key : {"mechanism", "mode", "size", "one_way_median_ns", "one_way_p99_ns",
-                            "msgs_per_s", "gb_per_s", "status"}) {
+                            "msgs_per_s", "gb_per_s", "idle_poll", "status"}) {
       EXPECT_EQ(object->count(key), 1u) << "no \"" << key << "\" in " << line;
     }
     const bool ok = object->count("status") == 1 && object->at("status").text == "ok";
@@ -158,10 +158,36 @@ TEST(CliBench, SvgDrawsTheRowsItRan) {
 #endif
 }
 
+// --idle-poll holds a CPU latency request of 0 for the run, which needs root:
+// with it every row says so; without it the run stops at once and says why.
+TEST(CliBench, IdlePollHoldsTheLatencyRequestOrSaysWhyNot) {
+#if !INTERPROC_IPC_BENCH_BUILT
+  GTEST_SKIP() << "interproc_ipc_bench is not built in this configuration";
+#else
+  const CliRun run = RunInterproc({"bench", "--quick", "--rows=channel", "--json", "--idle-poll"},
+                                  std::chrono::seconds(150));
+  if (run.exit_code != 0) {
+    EXPECT_NE(run.err.find("--idle-poll: /dev/cpu_dma_latency"), std::string::npos) << run.err;
+    EXPECT_TRUE(run.out.empty()) << run.out;
+    return;
+  }
+  int rows = 0;
+  for (const std::string& line : SplitLines(run.out)) {
+    if (line.empty()) continue;
+    const auto object = ParseFlatJsonObject(line);
+    ASSERT_TRUE(object.has_value()) << "not a flat JSON object: " << line;
+    ASSERT_EQ(object->count("idle_poll"), 1u) << line;
+    EXPECT_EQ(object->at("idle_poll").text, "true") << line;
+    ++rows;
+  }
+  EXPECT_GE(rows, 10) << run.out;
+#endif
+}
+
 TEST(CliBench, HelpNamesTheOptions) {
   const CliRun run = RunInterproc({"bench", "--help"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  for (const char* text : {"--json", "--quick", "--rows", "--svg"}) {
+  for (const char* text : {"--json", "--quick", "--rows", "--svg", "--idle-poll"}) {
     EXPECT_NE(run.out.find(text), std::string::npos) << "no \"" << text << "\" in\n" << run.out;
   }
 }

@@ -1,4 +1,4 @@
-// interproc bench [--json] [--quick] [--rows=KEY,...] [--svg=FILE]: runs the
+// interproc bench [--json] [--quick] [--idle-poll] [--rows=KEY,...] [--svg=FILE]: runs the
 // two-process IPC benchmark driver (bench/ipc_bench.cc, interproc_ipc_bench) and
 // passes its table or JSON lines through. The driver's path comes from the build
 // (INTERPROC_IPC_BENCH_PATH); a build without benchmarks says so and fails.
@@ -37,6 +37,7 @@ namespace {
 struct BenchOptions {
   bool json = false;
   bool quick = false;
+  bool idle_poll = false;
   std::string rows;
   std::string svg;
 };
@@ -110,6 +111,7 @@ int WriteSvg(const BenchOptions& options, const std::vector<std::string>& lines,
   std::string subtitle = "interproc_ipc_bench";
   if (options.quick) subtitle += " --quick (smoke run: do not judge these figures)";
   if (!options.rows.empty()) subtitle += " --rows=" + options.rows;
+  if (options.idle_poll) subtitle += " --idle-poll (idle CPUs poll)";
   subtitle += "; " + std::to_string(std::thread::hardware_concurrency()) + " CPUs; " + Today() +
               "; highlighted: interproc";
   const std::string svg = BarChartSvg("interproc vs other IPC, two processes", subtitle, groups);
@@ -136,6 +138,7 @@ int RunBench(const BenchOptions& options, Io& io) {
   child.program = path;
   if (options.json) child.args.push_back("--json");
   if (options.quick) child.args.push_back("--quick");
+  if (options.idle_poll) child.args.push_back("--idle-poll");
   if (!options.rows.empty()) child.args.push_back("--rows=" + options.rows);
   child.args.push_back("--report-fd=3");  // inherited handle 0 is descriptor 3
   child.std_in = ChildStdio::Null();
@@ -199,6 +202,10 @@ Command AddBenchCommand(CLI::App& parent) {
       "A progress bar runs on stderr when it is a terminal.");
   app->add_flag("--json", options->json, "one JSON object per row");
   app->add_flag("--quick", options->quick, "a few milliseconds per row (smoke test)");
+  app->add_flag("--idle-poll", options->idle_poll,
+                "hold a CPU latency request of 0 for the run (root; machine-wide): idle\n"
+                "CPUs poll instead of halting, so waking a sleeper needs no interrupt.\n"
+                "What the blocking rows cost without it: docs/benchmarks.md");
   app->add_option("--rows", options->rows,
                   "mechanisms to run, comma-separated: channel, pipe, unix, seqpacket, mq,\n"
                   "boost, zmq, nng, iceoryx; request, rr (request/response rows); namedpipe,\n"

@@ -7,6 +7,8 @@
 namespace interproc {
 
 using internal::CountState;
+using internal::kEventPulsed;
+using internal::kEventSet;
 using internal::TryOutcome;
 
 Event::Impl::~Impl() {
@@ -17,20 +19,23 @@ TryOutcome Event::Impl::TryAcquire(std::uint32_t start_word) noexcept {
   std::uint32_t w = st->word.load(std::memory_order_acquire);
   if (manual) {
     const bool pulsed = (w >> 1) != (start_word >> 1);
-    return ((w & 1u) != 0 || pulsed) ? TryOutcome::kAcquired : TryOutcome::kNotAvailable;
+    return ((w & kEventSet) != 0 || pulsed) ? TryOutcome::kAcquired : TryOutcome::kNotAvailable;
   }
-  while ((w & 1u) != 0) {
-    if (st->word.compare_exchange_weak(w, w & ~1u, std::memory_order_acquire)) {
+  while ((w & kEventSet) != 0) {
+    if (st->word.compare_exchange_weak(w, w & ~(kEventSet | kEventPulsed),
+                                       std::memory_order_acquire)) {
       return TryOutcome::kAcquired;
     }
   }
   return TryOutcome::kNotAvailable;
 }
 
+// Restores a plain set state: a pulse taken and given back by WaitAll is then
+// a Set (event.md).
 void Event::Impl::Unacquire() noexcept {
   if (manual) return;
-  const std::uint32_t old = st->word.fetch_or(1u, std::memory_order_seq_cst);
-  if ((old & 1u) == 0 && st->waiters.load(std::memory_order_seq_cst) != 0) {
+  const std::uint32_t old = st->word.fetch_or(kEventSet, std::memory_order_seq_cst);
+  if ((old & kEventSet) == 0 && st->waiters.load(std::memory_order_seq_cst) != 0) {
     internal::FutexWakeAll(&st->word);
   }
 }
@@ -38,6 +43,22 @@ void Event::Impl::Unacquire() noexcept {
 internal::SleepSpec Event::Impl::PrepareSleep() noexcept {
   st->waiters.fetch_add(1, std::memory_order_seq_cst);
   return {&st->word, st->word.load(std::memory_order_seq_cst)};
+}
+
+void Event::Impl::FinishSleep() noexcept {
+  // seq_cst, paired with Pulse's (set, then count): either Pulse sees this
+  // waiter gone and clears its own pulse, or this sees the pulse and clears it.
+  if (st->waiters.fetch_sub(1, std::memory_order_seq_cst) == 1 && !manual) ClearUntakenPulse();
+}
+
+void Event::Impl::ClearUntakenPulse() noexcept {
+  std::uint32_t w = st->word.load(std::memory_order_seq_cst);
+  while ((w & (kEventSet | kEventPulsed)) == (kEventSet | kEventPulsed)) {
+    if (st->word.compare_exchange_weak(w, w & ~(kEventSet | kEventPulsed),
+                                       std::memory_order_seq_cst)) {
+      return;
+    }
+  }
 }
 
 bool Event::Impl::Available() const noexcept {
@@ -102,34 +123,55 @@ Result<Opened<Event>> Event::OpenOrCreate(const Name& name, EventReset reset,
 
 Result<void> Event::Set() {
   if (!impl_) return Error(Errc::kInvalidArgument, "Event::Set: not open");
-  const std::uint32_t old = impl_->st->word.fetch_or(1u, std::memory_order_seq_cst);
+  std::atomic<std::uint32_t>& word = impl_->st->word;
+  std::uint32_t old = word.load(std::memory_order_relaxed);
+  if (impl_->manual) {
+    old = word.fetch_or(kEventSet, std::memory_order_seq_cst);
+  } else {
+    // A plain set state: a pending pulse becomes a Set.
+    while (!word.compare_exchange_weak(old, (old | kEventSet) & ~kEventPulsed,
+                                       std::memory_order_seq_cst)) {
+    }
+  }
   // A sleeper registers before it reads the word: either it sees the bit or we
   // see it counted. Nobody asleep: no system call.
-  if ((old & 1u) == 0 && impl_->st->waiters.load(std::memory_order_seq_cst) != 0) {
-    internal::FutexWakeAll(&impl_->st->word);
+  if ((old & kEventSet) == 0 && impl_->st->waiters.load(std::memory_order_seq_cst) != 0) {
+    internal::FutexWakeAll(&word);
   }
   return {};
 }
 
 Result<void> Event::Reset() {
   if (!impl_) return Error(Errc::kInvalidArgument, "Event::Reset: not open");
-  impl_->st->word.fetch_and(~1u, std::memory_order_seq_cst);
+  impl_->st->word.fetch_and(impl_->manual ? ~kEventSet : ~(kEventSet | kEventPulsed),
+                            std::memory_order_seq_cst);
   return {};
 }
 
 Result<void> Event::Pulse() {
   if (!impl_) return Error(Errc::kInvalidArgument, "Event::Pulse: not open");
-  if (impl_->st->waiters.load(std::memory_order_seq_cst) == 0) {
-    impl_->st->word.fetch_and(~1u, std::memory_order_seq_cst);
+  Impl& e = *impl_;
+  if (e.st->waiters.load(std::memory_order_seq_cst) == 0) {
+    e.st->word.fetch_and(e.manual ? ~kEventSet : ~(kEventSet | kEventPulsed),
+                         std::memory_order_seq_cst);
     return {};
   }
-  // Auto: the one sleeper that wins the set state consumes it.
-  if (!impl_->manual) return Set();
-  // Manual: a new generation releases every current sleeper; the event ends reset.
-  std::uint32_t w = impl_->st->word.load(std::memory_order_relaxed);
-  while (!impl_->st->word.compare_exchange_weak(w, (w + 2u) & ~1u, std::memory_order_seq_cst)) {
+  if (!e.manual) {
+    // Auto: a set state marked as a pulse. A waiter registered now takes it
+    // (it stays registered until it has tried: FinishSleep); if none does,
+    // the last one to leave clears it, or we do, should they all have left
+    // before the mark was in place.
+    const std::uint32_t old =
+        e.st->word.fetch_or(kEventSet | kEventPulsed, std::memory_order_seq_cst);
+    if ((old & kEventSet) == 0) internal::FutexWakeAll(&e.st->word);
+    if (e.st->waiters.load(std::memory_order_seq_cst) == 0) e.ClearUntakenPulse();
+    return {};
   }
-  internal::FutexWakeAll(&impl_->st->word);
+  // Manual: a new generation releases every current sleeper; the event ends reset.
+  std::uint32_t w = e.st->word.load(std::memory_order_relaxed);
+  while (!e.st->word.compare_exchange_weak(w, (w + 2u) & ~kEventSet, std::memory_order_seq_cst)) {
+  }
+  internal::FutexWakeAll(&e.st->word);
   return {};
 }
 
@@ -155,8 +197,11 @@ Result<void> Event::Wait(Deadline deadline) {
     }
     const bool past = deadline.expired();
     const int r = past ? ETIMEDOUT : internal::FutexWait(s.word, s.expected, deadline);
+    // Still registered: a pulse that woke us cannot be cleared by another
+    // pulse that finds nobody waiting before we take it.
+    const bool acquired = e.TryAcquire(start) == TryOutcome::kAcquired;
     e.FinishSleep();
-    if (e.TryAcquire(start) == TryOutcome::kAcquired) return {};
+    if (acquired) return {};
     if (r == ETIMEDOUT || deadline.expired()) {
       return Error(Errc::kTimedOut, "Event::Wait");
     }

@@ -33,10 +33,16 @@ struct SleepSpec {
 };
 
 struct alignas(64) CountState {  // event and semaphore
-  FutexWord word;     // event: bit 0 set, bits 1.. pulse generation; semaphore: count
+  // Event: bit 0 set; manual reset: bits 1.. the pulse generation; auto reset:
+  // bit 1 says that the set state came from Pulse (kEventPulsed). Semaphore:
+  // the count.
+  FutexWord word;
   FutexWord waiters;  // sleepers registered in the kernel
   FutexWord& count() noexcept { return word; }
 };
+
+inline constexpr std::uint32_t kEventSet = 1u;
+inline constexpr std::uint32_t kEventPulsed = 2u;  // auto reset only
 
 // Kernel robust-futex word layout (linux/futex.h).
 inline constexpr std::uint32_t kFutexWaiters = 0x80000000u;
@@ -62,8 +68,17 @@ struct Event::Impl {
   // Auto: consumes the set state. Manual: observes it, or a pulse since `gen`.
   internal::TryOutcome TryAcquire(std::uint32_t start_word) noexcept;
   void Unacquire() noexcept;  // WaitAll rollback
+  // A waiter registers before it looks and sleeps, and leaves after its last
+  // attempt to acquire, so that a pulse while it was registered is its to take.
   internal::SleepSpec PrepareSleep() noexcept;
-  void FinishSleep() noexcept { st->waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  // Auto reset: the last registered waiter to leave clears a pulse that nobody
+  // took (see Pulse).
+  void FinishSleep() noexcept;
+  // For a WaitNotifier's watcher, which stands for a consumer to come: leaves
+  // without clearing an untaken pulse.
+  void FinishWatch() noexcept { st->waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  // Clears the set state if it is an untaken pulse (auto reset).
+  void ClearUntakenPulse() noexcept;
   bool Available() const noexcept;
 };
 

@@ -91,8 +91,10 @@ void Undo(const WaitRef& r, TryOutcome o) {
   }
 }
 
-// Registers as a sleeper on every futex object in `objs`, sleeps until one
-// changes, a process exits, or `deadline`, and unregisters.
+// Registers as a sleeper on every futex object in `objs` and sleeps until one
+// changes, a process exits, or `deadline`. The caller tries the objects again
+// and only then unregisters (FinishSleeps): a pulse that came while it was
+// registered is still its to take.
 void SleepOn(std::span<const WaitRef> objs, Deadline deadline, std::size_t rotation) {
   std::vector<FutexWaitEntry> entries;
   std::vector<pollfd> pids;
@@ -135,6 +137,10 @@ void SleepOn(std::span<const WaitRef> objs, Deadline deadline, std::size_t rotat
     }
     internal::FutexWaitAny(group, until);
   }
+}
+
+// Unregisters what SleepOn registered.
+void FinishSleeps(std::span<const WaitRef> objs) {
   for (const WaitRef& r : objs) {
     switch (r.kind()) {
       case WaitRef::Kind::kMutex: r.mutex().impl()->FinishSleep(); break;
@@ -174,23 +180,25 @@ Result<void> CheckSet(std::span<const WaitRef> objs, const char* call) {
 Result<WaitResult> WaitAny(std::span<const WaitRef> objects, Deadline deadline) {
   INTERPROC_RETURN_IF_ERROR(CheckSet(objects, "WaitAny: empty set or an object not open"));
   const std::vector<std::uint32_t> start = StartWords(objects);
+  bool registered = false;  // after SleepOn, until the objects were tried again
   for (std::size_t round = 0;; ++round) {
     for (std::size_t i = 0; i < objects.size(); ++i) {
       Result<TryOutcome> o = TryOne(objects[i], start[i]);
-      if (!o.has_value()) {
+      if (!o.has_value() || *o != TryOutcome::kNotAvailable) {
+        if (registered) FinishSleeps(objects);
         PassOnWakes(objects);
-        return o.error();
-      }
-      if (*o != TryOutcome::kNotAvailable) {
-        PassOnWakes(objects);
+        if (!o.has_value()) return o.error();
         return WaitResult{i, *o == TryOutcome::kAbandoned};
       }
     }
+    if (registered) FinishSleeps(objects);
+    registered = false;
     if (deadline.expired()) {
       PassOnWakes(objects);
       return Error(Errc::kTimedOut, "WaitAny");
     }
     SleepOn(objects, deadline, round);
+    registered = true;
   }
 }
 
@@ -204,6 +212,7 @@ Result<WaitResult> WaitAll(std::span<const WaitRef> objects, Deadline deadline) 
   }
   const std::vector<std::uint32_t> start = StartWords(objects);
   std::vector<TryOutcome> taken(objects.size(), TryOutcome::kNotAvailable);
+  std::span<const WaitRef> registered;  // what SleepOn registered on, until tried again
   for (;;) {
     std::size_t blocked = objects.size();
     bool abandoned = false;
@@ -212,6 +221,7 @@ Result<WaitResult> WaitAll(std::span<const WaitRef> objects, Deadline deadline) 
       if (!o.has_value() || *o == TryOutcome::kNotAvailable) {
         for (std::size_t j = i; j-- > 0;) Undo(objects[j], taken[j]);
         if (!o.has_value()) {
+          FinishSleeps(registered);
           PassOnWakes(objects);
           return o.error();
         }
@@ -221,6 +231,8 @@ Result<WaitResult> WaitAll(std::span<const WaitRef> objects, Deadline deadline) 
       taken[i] = *o;
       abandoned = abandoned || *o == TryOutcome::kAbandoned;
     }
+    FinishSleeps(registered);
+    registered = {};
     if (blocked == objects.size()) {
       PassOnWakes(objects);
       return WaitResult{0, abandoned};
@@ -230,7 +242,8 @@ Result<WaitResult> WaitAll(std::span<const WaitRef> objects, Deadline deadline) 
       return Error(Errc::kTimedOut, "WaitAll");
     }
     // Sleep until the object that stopped us changes; then try them all again.
-    SleepOn(objects.subspan(blocked, 1), deadline, 0);
+    registered = objects.subspan(blocked, 1);
+    SleepOn(registered, deadline, 0);
   }
 }
 
@@ -284,7 +297,9 @@ struct WaitNotifier::Impl {
         switch (target.kind()) {
           case WaitRef::Kind::kMutex: target.mutex().impl()->FinishSleep(); break;
           case WaitRef::Kind::kSemaphore: target.semaphore().impl()->FinishSleep(); break;
-          case WaitRef::Kind::kEvent: target.event().impl()->FinishSleep(); break;
+          case WaitRef::Kind::kEvent:
+            target.event().impl()->FinishWatch();
+            break;
           case WaitRef::Kind::kProcess: break;
         }
       }
